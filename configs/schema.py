@@ -1,0 +1,234 @@
+"""The one typed root config of an experiment, loaded from YAML (pydantic v2, strict, frozen)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from mixtures.errors import ConfigError
+from mixtures.sampling import SamplerConfig
+from proxies.model import PresetName
+from proxies.train import TrainConfig
+
+_NAME = re.compile(r"^[a-z0-9_]+$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CorpusConfig(_Strict):
+    """Where the text domains come from and how they are cleaned, split and tokenized."""
+
+    source: Literal["default", "smoke", "folders"] = Field(
+        "default",
+        description="default: real domains from Debian/PyPI packages; smoke: a tiny set built in "
+        "seconds from the venv's own files; folders: your folders (see `folders`)",
+    )
+    domains: list[str] | None = Field(
+        None, description="subset of the source's domains to use; null = all of them"
+    )
+    folders: dict[str, Path] = Field(
+        default_factory=dict, description="source=folders: domain name -> folder of .txt/.jsonl/"
+        ".parquet files"
+    )
+    cap_mb: float = Field(6.0, gt=0, description="cap per domain (train + val), MB of clean text")
+    val_fraction: float = Field(0.05, gt=0, lt=0.5, description="validation share, by document")
+    min_domains: int = Field(3, ge=2, description="stop with an error below this many domains")
+    install: bool = Field(
+        True, description="apt-get / pip download missing sources (default source, needs root)"
+    )
+    vocab_size: int = Field(4096, gt=256, le=65535, description="byte-level BPE vocabulary")
+    tokenizer_sample_mb: float = Field(8.0, gt=0, description="text sampled to train the tokenizer")
+    cache_dir: Path = Field(
+        Path("runs/_corpus"), description="corpus builds, shared by experiments, keyed by content"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> CorpusConfig:
+        if self.source == "folders" and not self.folders:
+            raise ValueError("source is 'folders' but `folders` is empty")
+        for name in list(self.folders) + list(self.domains or []):
+            if not _NAME.match(name):
+                raise ValueError(f"domain name {name!r} must match [a-z0-9_]+")
+        return self
+
+
+class TargetConfig(_Strict):
+    """What "good" means: the loss to minimise, over held-out validation tokens."""
+
+    kind: Literal["domain", "weighted", "average"] = Field(
+        "domain", description="loss on one domain, a weighted average of domains, or the mean"
+    )
+    domain: str | None = Field(None, description="kind=domain: the target domain")
+    weights: dict[str, float] = Field(
+        default_factory=dict, description="kind=weighted: domain -> weight (normalized)"
+    )
+    holdout: bool = Field(
+        True, description="keep the target domain(s) out of training mixtures, so the optimizer "
+        "must find which training domains transfer to the target"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> TargetConfig:
+        if self.kind == "domain" and not self.domain:
+            raise ValueError("kind 'domain' needs `domain`")
+        if self.kind == "weighted" and not self.weights:
+            raise ValueError("kind 'weighted' needs `weights`")
+        if any(w < 0 for w in self.weights.values()):
+            raise ValueError(f"weights must be >= 0, got {self.weights}")
+        if self.kind == "average" and self.holdout:
+            raise ValueError("kind 'average' targets every domain; set holdout: false")
+        return self
+
+    def target_domains(self, all_domains: list[str]) -> list[str]:
+        if self.kind == "domain":
+            return [self.domain] if self.domain else []
+        if self.kind == "weighted":
+            return sorted(self.weights)
+        return sorted(all_domains)
+
+
+class SweepConfig(_Strict):
+    """The proxy sweep: how many mixtures, sampled how, under which constraints."""
+
+    n_runs: int = Field(32, ge=2, description="proxy runs in the initial sweep")
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    include_baselines: bool = Field(
+        True, description="also run the uniform and natural (token-proportional) mixtures"
+    )
+    min_weight: dict[str, float] = Field(default_factory=dict, description="domain -> min weight")
+    max_weight: dict[str, float] = Field(default_factory=dict, description="domain -> max weight")
+    max_epochs: float | None = Field(
+        None, gt=0, description="cap: no domain repeated more than this many times in the "
+        "target run's token budget; null = no cap"
+    )
+
+
+class SearchConfig(_Strict):
+    """How the mixture is chosen from the sweep."""
+
+    method: Literal["regmix", "bo"] = Field(
+        "regmix", description="regmix: fit, simulate, average the top-k; bo: Bayesian rounds"
+    )
+    surrogate: str = Field("lightgbm", description="surrogate that drives the choice")
+    compare: list[str] = Field(
+        default_factory=lambda: ["ridge", "lightgbm"],
+        description="surrogates whose cross-validated quality is reported",
+    )
+    cv_folds: int = Field(5, ge=2, description="folds of the leak-free cross-validation")
+    n_candidates: int = Field(20_000, ge=100, description="simulated mixtures (regmix)")
+    top_k: int = Field(100, ge=1, description="top predicted candidates averaged (regmix)")
+    bo_rounds: int = Field(2, ge=0, description="bo: rounds after the initial sweep")
+    bo_batch: int = Field(4, ge=1, description="bo: proxies trained per round")
+
+
+class TargetRunConfig(_Strict):
+    """The larger run: chosen mixture vs baselines, several seeds. This is the evidence."""
+
+    enabled: bool = True
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(model="small", train_tokens=1_000_000)
+    )
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
+    baselines: list[Literal["uniform", "natural"]] = Field(
+        default_factory=lambda: ["uniform", "natural"]
+    )
+
+
+class RunnerConfig(_Strict):
+    """Where proxy tasks run: chosen here, not in code."""
+
+    kind: Literal["thread", "dask", "ray"] = Field(
+        "thread", description="thread: local pool; dask/ray: a cluster (see README)"
+    )
+    max_workers: int = Field(
+        1, ge=1, description="parallel proxy runs; on CPU torch already uses every core per run"
+    )
+    address: str | None = Field(None, description="dask scheduler / ray address; null = local")
+    torch_threads: int | None = Field(None, ge=1, description="torch threads per run; null = all")
+
+
+class ExperimentConfig(_Strict):
+    """Root config of one experiment. Saved, resolved, beside its results."""
+
+    name: str = Field(description="experiment name; results go to runs/<name>/ by default")
+    seed: int = Field(0, ge=0, description="the one seed: sampling, proxies, target runs")
+    corpus: CorpusConfig = Field(default_factory=CorpusConfig)
+    target: TargetConfig
+    proxy: TrainConfig = Field(default_factory=TrainConfig)
+    sweep: SweepConfig = Field(default_factory=SweepConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    target_run: TargetRunConfig = Field(default_factory=TargetRunConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+    @model_validator(mode="after")
+    def _check(self) -> ExperimentConfig:
+        if not _NAME.match(self.name.replace("-", "_")):
+            raise ValueError(f"name {self.name!r} must match [a-z0-9_-]+")
+        return self
+
+
+def _format_errors(err: ValidationError, origin: str) -> str:
+    lines = [f"invalid config {origin}: {err.error_count()} problem(s)"]
+    for e in err.errors():
+        path = ".".join(str(p) for p in e["loc"]) or "(root)"
+        got = e.get("input")
+        shown = repr(got) if not isinstance(got, dict) else "{...}"
+        lines.append(f"  - {path}: {e['msg']} (got {shown[:80]})")
+    return "\n".join(lines)
+
+
+def _apply_override(data: dict[str, Any], item: str) -> None:
+    if "=" not in item:
+        raise ConfigError(f"--set expects section.key=value, got {item!r}")
+    key, raw = item.split("=", 1)
+    parts = key.strip().split(".")
+    node = data
+    for p in parts[:-1]:
+        child = node.setdefault(p, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {p!r} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def parse_config(data: dict[str, Any], *, origin: str = "<dict>") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(_format_errors(err, origin)) from None
+
+
+def load_config(path: str | Path, *, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Load a YAML config, apply ``section.key=value`` overrides, validate everything at once."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")
+    for item in overrides or []:
+        _apply_override(data, item)
+    return parse_config(data, origin=str(path))
+
+
+__all__ = [
+    "CorpusConfig",
+    "ExperimentConfig",
+    "PresetName",
+    "RunnerConfig",
+    "SearchConfig",
+    "SweepConfig",
+    "TargetConfig",
+    "TargetRunConfig",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,150 @@
+"""The `mixopt` command line: runs the flows and the offline run-table tools."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mixtures.errors import MixoptError
+
+
+def _env_defaults() -> None:
+    # Offline machines: no telemetry; set before prefect is imported.
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The temporary local server can take more than Prefect's default 20 s to start on a busy
+    # 2-core machine; waiting longer beats failing the whole run.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _config(args: argparse.Namespace):
+    from configs.schema import load_config
+
+    return load_config(args.config, overrides=args.set)
+
+
+def _print_summary(summary: dict) -> None:
+    chosen = summary["chosen"]
+    print("\nChosen mixture:")
+    for domain, weight in sorted(chosen["mixture"].items(), key=lambda kv: -kv[1]):
+        print(f"  {domain:<16} {weight:.4f}")
+    std = chosen.get("predicted_std")
+    print(f"predicted target (proxy scale): {chosen['predicted']:.4f}"
+          + (f" ± {std:.4f}" if std is not None else ""))
+    _print_comparison(summary.get("comparison") or [])
+    print(f"report: {summary['report']}")
+
+
+def _print_comparison(rows: list[dict]) -> None:
+    if not rows:
+        return
+    print("\nTarget runs (target loss at target scale, lower is better):")
+    print(f"  {'mixture':<10} {'mean':>8} {'std':>8} {'seeds':>5}")
+    for r in rows:
+        print(f"  {r['label']:<10} {r['mean']:8.4f} {r['std']:8.4f} {r['seeds']:5d}")
+    beats = any(r.get("beats_all_baselines") for r in rows)
+    print(f"chosen beats every baseline by more than the seed spread: {beats}")
+
+
+def cmd_optimize(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from flows.optimize import optimize_mixture
+
+    _print_summary(optimize_mixture(config, args.experiment_dir))
+    return 0
+
+
+def cmd_prepare_corpus(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from flows.prepare_corpus import prepare_corpus
+
+    print(f"token corpus: {prepare_corpus(config)}")
+    return 0
+
+
+def _parse_weights(text: str) -> dict[str, float]:
+    out = {}
+    for item in text.split(","):
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise MixoptError(f"--weights expects domain=weight,..., got {item!r}")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise MixoptError(f"--weights: weight of {name!r} is not a number: {value!r}") from None
+    return out
+
+
+def cmd_target_run(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from flows.target_run import target_run
+    from tasks.common import experiment_dir
+
+    exp = experiment_dir(config, args.experiment_dir)
+    if args.weights:
+        mixtures = {args.label: _parse_weights(args.weights)}
+    else:
+        path = Path(args.mixture) if args.mixture else exp / "chosen.json"
+        if not path.is_file():
+            raise MixoptError(f"no mixture to run: {path} does not exist (run `mixopt optimize` "
+                              "first, or pass --mixture FILE or --weights a=0.5,b=0.5)")
+        data = json.loads(path.read_text())
+        mixtures = {args.label: data.get("mixture", data)}
+    _print_comparison(target_run(config, mixtures, str(exp)))
+    return 0
+
+
+def _flow_parser(sub, name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--config", required=True, help="experiment YAML (e.g. configs/demo.yaml)")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override one config value (YAML syntax), repeatable")
+    p.set_defaults(func=func)
+    return p
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mixopt", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = _flow_parser(sub, "optimize", cmd_optimize, "run optimize_mixture end to end")
+    p.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
+    _flow_parser(sub, "prepare-corpus", cmd_prepare_corpus, "build or reuse the corpus")
+    p = _flow_parser(sub, "target-run", cmd_target_run,
+                     "train the target-scale model on a mixture and the baselines")
+    p.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
+    p.add_argument("--mixture", help="JSON file with a mixture (default <experiment>/chosen.json)")
+    p.add_argument("--weights", help="inline mixture: domain=weight,domain=weight")
+    p.add_argument("--label", default="chosen", help="name of this mixture in the comparison")
+    for module in ("flows.cli_runs", "flows.cli_surrogate", "flows.cli_status"):
+        _register(module, sub)
+    return parser
+
+
+def _register(module: str, sub) -> None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        if err.name != module:
+            raise
+        return
+    mod.register(sub)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _env_defaults()
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except MixoptError as err:
+        print(f"mixopt: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Flow: train a list of proxy (or target) runs, each its own task; finished runs are skipped."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.futures import as_completed
+
+from proxies.runs import RunSpec
+from tasks.proxy import run_proxy_task
+
+
+def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) -> dict[str, str]:
+    """Submit every (label, spec) as a task of the current flow; returns run_id -> label."""
+    logger = get_run_logger()
+    progress = create_progress_artifact(progress=0.0, description=f"{len(runs)} runs")
+    futures = [
+        run_proxy_task.submit(spec, tokens_dir, store_dir, label) for label, spec in runs
+    ]
+    done = computed = 0
+    for future in as_completed(futures):
+        out = future.result()
+        done += 1
+        computed += int(out["computed"])
+        update_progress_artifact(progress, progress=100.0 * done / len(runs))
+    logger.info("%d runs: %d trained now, %d finished earlier", done, computed, done - computed)
+    return {spec.run_id: label for label, spec in runs}
+
+
+@flow(name="proxy_sweep", log_prints=True)
+def proxy_sweep(
+    runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str
+) -> dict[str, str]:
+    """Train every proxy run; results are files under store_dir, finished runs are skipped."""
+    return run_specs(runs, tokens_dir, store_dir)

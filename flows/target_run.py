@@ -1,0 +1,37 @@
+"""Flow: train the larger model on the chosen mixture and the baselines, several seeds each."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prefect import flow
+
+from configs.schema import ExperimentConfig
+from flows.prepare_corpus import prepare_corpus
+from flows.proxy_sweep import run_specs
+from tasks.common import experiment_dir
+from tasks.sweep import plan_experiment_task
+from tasks.target import compare_target_runs_task, plan_target_runs_task
+
+
+@flow(name="target_run", log_prints=True, persist_result=True)
+def target_run(
+    config: ExperimentConfig,
+    mixtures: dict[str, dict[str, float]],
+    experiment_dir_path: str | None = None,
+) -> list[dict]:
+    """Target metric (mean and spread over seeds) of each named mixture at target scale.
+
+    ``mixtures`` maps a label (``chosen``, ``uniform``, ``natural``, or your own) to weights over
+    the training domains. Baselines named in ``config.target_run.baselines`` are added.
+    """
+    exp = experiment_dir(config, experiment_dir_path)
+    tokens_dir = prepare_corpus(config)
+    plan = plan_experiment_task(config, tokens_dir, str(exp))
+    named = dict(mixtures)
+    for name in config.target_run.baselines:
+        named.setdefault(name, plan["baselines"][name])
+    runs = plan_target_runs_task(config, plan, named)
+    store = str(Path(exp) / "target_runs")
+    labels = run_specs(runs, tokens_dir, store)
+    return compare_target_runs_task(config, plan, store, labels, str(exp))

@@ -1,0 +1,140 @@
+"""Run identity and results on disk: content-hashed, written atomically, skipped when finished."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from mixtures.errors import DataError
+from mixtures.mixture import Mixture
+from proxies.tokens import TokenCorpus
+from proxies.train import TrainConfig, TrainResult, train_model
+
+#: Weights are rounded before hashing so that a mixture read back from JSON/Parquet names the
+#: same run as the one that was sampled.
+WEIGHT_DECIMALS = 8
+FINISHED = ("ok", "diverged")
+
+
+class RunSpec(BaseModel):
+    """Everything that determines a run's outcome; its hash is the run id."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["proxy", "target"]
+    corpus: str
+    domains: tuple[str, ...]
+    weights: tuple[float, ...]
+    eval_domains: tuple[str, ...]
+    train: TrainConfig
+    seed: int
+
+    @field_validator("weights")
+    @classmethod
+    def _round(cls, v: tuple[float, ...]) -> tuple[float, ...]:
+        return tuple(round(float(x), WEIGHT_DECIMALS) for x in v)
+
+    @classmethod
+    def for_mixture(
+        cls, mixture: Mixture, *, kind: Literal["proxy", "target"], corpus: TokenCorpus,
+        train_domains: Sequence[str], eval_domains: Sequence[str], train: TrainConfig, seed: int,
+    ) -> RunSpec:
+        return cls(
+            kind=kind, corpus=corpus.fingerprint, domains=tuple(train_domains),
+            weights=tuple(mixture.to_array(train_domains).tolist()),
+            eval_domains=tuple(eval_domains), train=train, seed=seed,
+        )
+
+    @property
+    def run_id(self) -> str:
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def mixture(self) -> Mixture:
+        return Mixture(dict(zip(self.domains, self.weights, strict=True)), tolerance=1e-6)
+
+
+class RunStore:
+    """One JSON file per run under ``root``: ``<run_id>.json``, replaced atomically."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path(self, run_id: str) -> Path:
+        return self.root / f"{run_id}.json"
+
+    def load(self, run_id: str) -> dict[str, Any] | None:
+        path = self.path(run_id)
+        if not path.exists():
+            return None
+        try:
+            return json.loads(path.read_text())
+        except json.JSONDecodeError as err:
+            raise DataError(f"run record {path} is corrupt ({err}); delete it to rerun") from None
+
+    def finished(self, run_id: str) -> dict[str, Any] | None:
+        """The record if the run ended ok or diverged; failed runs are retried."""
+        rec = self.load(run_id)
+        return rec if rec is not None and rec["result"]["status"] in FINISHED else None
+
+    def write(self, record: dict[str, Any]) -> Path:
+        path = self.path(record["run_id"])
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        with open(tmp, "w") as fh:
+            json.dump(record, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        return path
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(p.read_text()) for p in sorted(self.root.glob("*.json"))]
+
+
+def execute_run(
+    spec: RunSpec,
+    corpus: TokenCorpus,
+    store: RunStore,
+    *,
+    extra: dict[str, Any] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> tuple[dict[str, Any], bool]:
+    """Run ``spec`` unless its finished result exists; returns (record, computed_now)."""
+    run_id = spec.run_id
+    done = store.finished(run_id)
+    if done is not None:
+        return done, False
+    if spec.corpus != corpus.fingerprint:
+        raise DataError(f"run {run_id} was specified for corpus {spec.corpus}, "
+                        f"but the loaded corpus is {corpus.fingerprint}")
+    started = time.time()
+    try:
+        result = train_model(
+            corpus, train_domains=spec.domains, weights=np.asarray(spec.weights),
+            eval_domains=spec.eval_domains, cfg=spec.train, seed=spec.seed, log=log,
+        )
+    except Exception as err:  # recorded as failed so the sweep goes on; retried on rerun
+        result = TrainResult(status="failed", error=f"{type(err).__name__}: {err}",
+                             wall_seconds=time.time() - started)
+        if log is not None:
+            log(traceback.format_exc())
+    record = {
+        "run_id": run_id,
+        "spec": spec.model_dump(mode="json"),
+        "result": result.to_json(),
+        "started_at": started,
+        "finished_at": time.time(),
+        **(extra or {}),
+    }
+    store.write(record)
+    return record, True

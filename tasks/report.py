@@ -1,0 +1,91 @@
+"""Prefect tasks at the ends of the main flow: set up the experiment folder, write the report."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import yaml
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+
+from configs.schema import ExperimentConfig
+from mixtures import plots
+from tasks.common import git_sha, write_json
+
+
+@task(name="setup-experiment", cache_policy=NO_CACHE)
+def setup_experiment_task(config: ExperimentConfig, exp_dir: str) -> str:
+    """Save the resolved config, seed and git sha beside the results."""
+    exp = Path(exp_dir)
+    exp.mkdir(parents=True, exist_ok=True)
+    (exp / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    write_json(exp / "meta.json", {"seed": config.seed, "git_sha": git_sha(),
+                                   "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    return exp_dir
+
+
+def _fmt(v: object) -> str:
+    return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+
+def _md_table(rows: list[dict], columns: list[str]) -> str:
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    return head + "".join("| " + " | ".join(_fmt(r.get(c)) for c in columns) + " |\n" for r in rows)
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report_task(
+    config: ExperimentConfig, plan: dict, exp_dir: str, quality: list[dict], chosen: dict,
+    comparison: list[dict],
+) -> dict:
+    """report.md + PNG plots in the experiment folder; the same report as a markdown artifact."""
+    exp = Path(exp_dir)
+    figs = exp / "plots"
+    mixtures = {"chosen": chosen["mixture"], **plan["baselines"]}
+    plots.mixture_bars(mixtures, figs / "mixtures.png")
+    oof = json.loads((exp / "surrogate_oof.json").read_text())
+    plots.predicted_vs_measured(
+        np.array(oof["measured"]), {k: np.array(v) for k, v in oof["predicted"].items()},
+        figs / "predicted_vs_measured.png",
+    )
+    target_name = config.target.domain if config.target.kind == "domain" else config.target.kind
+    if comparison:
+        plots.comparison_bars(comparison, figs / "target_runs.png", metric=f"loss ({target_name})")
+    beats = bool(comparison) and any(r["beats_all_baselines"] for r in comparison)
+    weights = [{"domain": d, **{k: m.get(d, 0.0) for k, m in mixtures.items()}}
+               for d in plan["train_domains"]]
+    std = chosen["predicted_std"]
+    lines = [
+        f"# mixopt report: {config.name}",
+        f"Target: **{config.target.kind}** {target_name} (validation loss, lower is better). "
+        f"Training domains: {', '.join(plan['train_domains'])}.",
+        "## Chosen mixture",
+        f"Surrogate `{chosen['surrogate']}` predicts {chosen['predicted']:.4f}"
+        + (f" ± {std:.4f}" if std is not None else "")
+        + f" at proxy scale (best proxy run measured: {chosen['best_observed']['target']:.4f}).",
+        _md_table(weights, ["domain", *mixtures]),
+        "## Surrogate quality (k-fold, out of fold)",
+        _md_table(quality, ["surrogate", "runs", "folds", "spearman", "pearson", "mae"]),
+    ]
+    if comparison:
+        lines += [
+            "## Target runs (larger model, several seeds)",
+            _md_table(comparison, ["label", "mean", "std", "min", "max", "seeds",
+                                   "margin_vs_chosen"]),
+            f"Chosen beats every baseline by more than the seed spread: **{beats}**.",
+        ]
+    lines.append("Plots: " + ", ".join(sorted(p.name for p in figs.glob("*.png"))))
+    text = "\n\n".join(lines)
+    (exp / "report.md").write_text(text + "\n")
+    create_markdown_artifact(
+        key=f"{config.name.replace('_', '-')}-report", markdown=text,
+        description="mixture optimization report",
+    )
+    summary = {"experiment_dir": str(exp), "chosen": chosen, "comparison": comparison,
+               "beats_all_baselines": beats, "report": str(exp / "report.md")}
+    write_json(exp / "summary.json", summary)
+    return summary

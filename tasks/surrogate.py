@@ -1,0 +1,123 @@
+"""Prefect tasks: surrogate quality (cross-validated), the choice, BO proposals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from prefect import get_run_logger, task
+from prefect.artifacts import create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from configs.schema import ExperimentConfig
+from mixtures.errors import DataError
+from mixtures.mixture import Mixture
+from mixtures.optimizers import make_optimizer
+from mixtures.quality import fit_scores, kfold_predictions
+from mixtures.runtable import RunTable
+from mixtures.surrogates import make_surrogate
+from proxies.runs import RunSpec
+from proxies.tokens import TokenCorpus
+from tasks.common import write_json
+from tasks.sweep import SEARCH_STREAM, plan_bounds, read_json
+
+
+def _table(path: str | None) -> RunTable:
+    if path is None:
+        raise DataError("no proxy run finished ok: nothing to fit (see runs_meta.parquet)")
+    return RunTable.read(path)
+
+
+def _prior(plan: dict) -> np.ndarray:
+    counts = np.array([plan["tokens"][d] for d in plan["train_domains"]], dtype=float)
+    return counts / counts.sum()
+
+
+def _search_seed(config: ExperimentConfig, round_index: int = 0) -> int:
+    ss = np.random.SeedSequence(config.seed, spawn_key=(SEARCH_STREAM, round_index))
+    return int(ss.generate_state(1)[0])
+
+
+@task(name="surrogate-quality", cache_policy=NO_CACHE)
+def surrogate_quality_task(
+    config: ExperimentConfig, plan: dict, table_path: str | None, exp_dir: str
+) -> list[dict]:
+    """k-fold Spearman/Pearson/MAE of each compared surrogate; Parquet, artifact, OOF preds."""
+    table = _table(table_path)
+    x, y = table.weights(plan["train_domains"]), table.target("target")
+    folds = min(config.search.cv_folds, len(y))
+    rows, oof = [], {}
+    for name in dict.fromkeys([*config.search.compare, config.search.surrogate]):
+        pred = kfold_predictions(
+            lambda n=name: make_surrogate(n, random_state=config.seed), x, y,
+            folds=folds, seed=config.seed,
+        )
+        oof[name] = pred.tolist()
+        rows.append({"surrogate": name, "runs": len(y), "folds": folds, **fit_scores(y, pred)})
+    quality = pl.DataFrame(rows)
+    quality.write_parquet(Path(exp_dir) / "surrogates.parquet")
+    write_json(Path(exp_dir) / "surrogate_oof.json", {"measured": y.tolist(), "predicted": oof})
+    create_table_artifact(
+        key=f"{config.name.replace('_', '-')}-surrogate-quality",
+        table=quality.with_columns(pl.col(pl.Float64).round(4)).to_dicts(),
+        description=f"{folds}-fold cross-validated fit of each surrogate on {len(y)} runs",
+    )
+    return quality.to_dicts()
+
+
+@task(name="choose-mixture", cache_policy=NO_CACHE)
+def choose_mixture_task(
+    config: ExperimentConfig, plan: dict, table_path: str | None, exp_dir: str
+) -> dict:
+    """RegMix-style: fit on every run, simulate candidates, average the top-k predicted."""
+    table = _table(table_path)
+    train = plan["train_domains"]
+    opt = make_optimizer(
+        "regmix", domains=train, bounds=plan_bounds(plan), prior=_prior(plan),
+        seed=_search_seed(config), surrogate=config.search.surrogate,
+        n_candidates=config.search.n_candidates, top_k=config.search.top_k,
+    )
+    x, y = table.weights(train), table.target("target")
+    opt.tell([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
+    mixture, predicted, std = opt.recommend()
+    best_run = table.run_ids[int(np.argmin(y))]
+    chosen = {
+        "mixture": {d: round(float(w), 6) for d, w in mixture.items()},
+        "predicted": float(predicted),
+        "predicted_std": None if std is None else float(std),
+        "surrogate": config.search.surrogate,
+        "best_observed": {"run_id": best_run, "target": float(y.min())},
+    }
+    write_json(Path(exp_dir) / "chosen.json", chosen)
+    get_run_logger().info("chosen %s, predicted target %.4f", chosen["mixture"], predicted)
+    return chosen
+
+
+@task(name="propose-bo", cache_policy=NO_CACHE)
+def propose_bo_task(
+    config: ExperimentConfig, plan: dict, table_path: str | None, exp_dir: str, round_index: int
+) -> list[tuple[str, RunSpec]]:
+    """One BO round's proposals; saved, so a resumed flow trains the same mixtures."""
+    path = Path(exp_dir) / f"bo_round_{round_index:02d}.json"
+    train = plan["train_domains"]
+    if path.exists():
+        weights = read_json(path)["mixtures"]
+    else:
+        table = _table(table_path)
+        opt = make_optimizer(
+            "bo", domains=train, bounds=plan_bounds(plan), prior=_prior(plan),
+            seed=_search_seed(config, round_index + 1), surrogate="gp",
+        )
+        x, y = table.weights(train), table.target("target")
+        opt.tell([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
+        weights = [dict(m) for m in opt.ask(config.search.bo_batch)]
+        write_json(path, {"round": round_index, "mixtures": weights})
+    corpus = TokenCorpus.load(plan["tokens_dir"])
+    return [
+        (f"bo{round_index:02d}-{i}", RunSpec.for_mixture(
+            Mixture(w, domains=train, tolerance=1e-5, normalize=True), kind="proxy",
+            corpus=corpus, train_domains=train, eval_domains=plan["eval_domains"],
+            train=config.proxy, seed=config.seed))
+        for i, w in enumerate(weights)
+    ]
