@@ -33,8 +33,8 @@ class CorpusConfig(_Strict):
         None, description="subset of the source's domains to use; null = all of them"
     )
     folders: dict[str, Path] = Field(
-        default_factory=dict, description="source=folders: domain name -> folder of .txt/.jsonl/"
-        ".parquet files"
+        default_factory=dict,
+        description="source=folders: domain name -> folder of .txt/.jsonl/.parquet files",
     )
     cap_mb: float = Field(6.0, gt=0, description="cap per domain (train + val), MB of clean text")
     val_fraction: float = Field(0.05, gt=0, lt=0.5, description="validation share, by document")
@@ -69,8 +69,9 @@ class TargetConfig(_Strict):
         default_factory=dict, description="kind=weighted: domain -> weight (normalized)"
     )
     holdout: bool = Field(
-        True, description="keep the target domain(s) out of training mixtures, so the optimizer "
-        "must find which training domains transfer to the target"
+        True,
+        description="keep the target domain(s) out of training mixtures, so the optimizer "
+        "must find which training domains transfer to the target",
     )
 
     @model_validator(mode="after")
@@ -104,8 +105,10 @@ class SweepConfig(_Strict):
     min_weight: dict[str, float] = Field(default_factory=dict, description="domain -> min weight")
     max_weight: dict[str, float] = Field(default_factory=dict, description="domain -> max weight")
     max_epochs: float | None = Field(
-        None, gt=0, description="cap: no domain repeated more than this many times in the "
-        "target run's token budget; null = no cap"
+        None,
+        gt=0,
+        description="cap: no domain repeated more than this many times in the "
+        "target run's token budget; null = no cap",
     )
 
 

@@ -33,8 +33,10 @@ def _print_summary(summary: dict) -> None:
     for domain, weight in sorted(chosen["mixture"].items(), key=lambda kv: -kv[1]):
         print(f"  {domain:<16} {weight:.4f}")
     std = chosen.get("predicted_std")
-    print(f"predicted target (proxy scale): {chosen['predicted']:.4f}"
-          + (f" ± {std:.4f}" if std is not None else ""))
+    print(
+        f"predicted target (proxy scale): {chosen['predicted']:.4f}"
+        + (f" ± {std:.4f}" if std is not None else "")
+    )
     _print_comparison(summary.get("comparison") or [])
     print(f"report: {summary['report']}")
 
@@ -90,8 +92,10 @@ def cmd_target_run(args: argparse.Namespace) -> int:
     else:
         path = Path(args.mixture) if args.mixture else exp / "chosen.json"
         if not path.is_file():
-            raise MixoptError(f"no mixture to run: {path} does not exist (run `mixopt optimize` "
-                              "first, or pass --mixture FILE or --weights a=0.5,b=0.5)")
+            raise MixoptError(
+                f"no mixture to run: {path} does not exist (run `mixopt optimize` "
+                "first, or pass --mixture FILE or --weights a=0.5,b=0.5)"
+            )
         data = json.loads(path.read_text())
         mixtures = {args.label: data.get("mixture", data)}
     _print_comparison(target_run(config, mixtures, str(exp)))
@@ -101,8 +105,13 @@ def cmd_target_run(args: argparse.Namespace) -> int:
 def _flow_parser(sub, name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help=help_text, description=help_text)
     p.add_argument("--config", required=True, help="experiment YAML (e.g. configs/demo.yaml)")
-    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                   help="override one config value (YAML syntax), repeatable")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override one config value (YAML syntax), repeatable",
+    )
     p.set_defaults(func=func)
     return p
 
@@ -113,8 +122,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = _flow_parser(sub, "optimize", cmd_optimize, "run optimize_mixture end to end")
     p.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
     _flow_parser(sub, "prepare-corpus", cmd_prepare_corpus, "build or reuse the corpus")
-    p = _flow_parser(sub, "target-run", cmd_target_run,
-                     "train the target-scale model on a mixture and the baselines")
+    p = _flow_parser(
+        sub,
+        "target-run",
+        cmd_target_run,
+        "train the target-scale model on a mixture and the baselines",
+    )
     p.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
     p.add_argument("--mixture", help="JSON file with a mixture (default <experiment>/chosen.json)")
     p.add_argument("--weights", help="inline mixture: domain=weight,domain=weight")

@@ -35,12 +35,18 @@ def prepare_corpus(config: ExperimentConfig) -> str:
         raw = c.cache_dir / f"raw-{c.source}-{c.cap_mb:g}mb"
         dirs = build_sources_task(str(raw), domains, cap, c.install)
     manifest = prepare_documents_task(
-        dirs, str(root / "docs"), cap_bytes=cap, val_fraction=c.val_fraction,
+        dirs,
+        str(root / "docs"),
+        cap_bytes=cap,
+        val_fraction=c.val_fraction,
         min_domains=c.min_domains,
     )
     tokens = tokenize_task(
-        str(root / "docs"), str(root / "tokens"), domains=sorted(dirs),
-        fingerprint=manifest["fingerprint"], vocab_size=c.vocab_size,
+        str(root / "docs"),
+        str(root / "tokens"),
+        domains=sorted(dirs),
+        fingerprint=manifest["fingerprint"],
+        vocab_size=c.vocab_size,
         sample_bytes=int(c.tokenizer_sample_mb * MB),
     )
     get_run_logger().info("corpus ready at %s", tokens)

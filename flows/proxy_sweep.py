@@ -14,9 +14,7 @@ def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) 
     """Submit every (label, spec) as a task of the current flow; returns run_id -> label."""
     logger = get_run_logger()
     progress = create_progress_artifact(progress=0.0, description=f"{len(runs)} runs")
-    futures = [
-        run_proxy_task.submit(spec, tokens_dir, store_dir, label) for label, spec in runs
-    ]
+    futures = [run_proxy_task.submit(spec, tokens_dir, store_dir, label) for label, spec in runs]
     done = computed = 0
     for future in as_completed(futures):
         out = future.result()
@@ -28,8 +26,6 @@ def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) 
 
 
 @flow(name="proxy_sweep", log_prints=True)
-def proxy_sweep(
-    runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str
-) -> dict[str, str]:
+def proxy_sweep(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) -> dict[str, str]:
     """Train every proxy run; results are files under store_dir, finished runs are skipped."""
     return run_specs(runs, tokens_dir, store_dir)

@@ -55,15 +55,17 @@ class Bounds:
     ) -> Bounds:
         """Bounds from per-domain limits and, optionally, the repetition cap.
 
-        With ``tokens_available``, ``token_budget`` and ``max_epochs`` given, a domain can take at
-        most ``tokens_available[d] * max_epochs / token_budget`` of the mixture: beyond that its data
-        would be repeated more than ``max_epochs`` times in a run of ``token_budget`` tokens.
+        With ``tokens_available``, ``token_budget`` and ``max_epochs`` given, a domain can take
+        at most ``tokens_available[d] * max_epochs / token_budget`` of the mixture: beyond that its
+        data would be repeated more than ``max_epochs`` times in a run of ``token_budget`` tokens.
         """
         names = tuple(domains)
         for label, given in (("min_weight", min_weight), ("max_weight", max_weight)):
             unknown = sorted(set(given or {}) - set(names))
             if unknown:
-                raise ConfigError(f"{label} names unknown domain(s) {unknown}; known: {list(names)}")
+                raise ConfigError(
+                    f"{label} names unknown domain(s) {unknown}; known: {list(names)}"
+                )
         lo = np.array([float((min_weight or {}).get(d, 0.0)) for d in names])
         hi = np.array([float((max_weight or {}).get(d, 1.0)) for d in names])
         if tokens_available is not None and token_budget and max_epochs:

@@ -45,13 +45,24 @@ class RunSpec(BaseModel):
 
     @classmethod
     def for_mixture(
-        cls, mixture: Mixture, *, kind: Literal["proxy", "target"], corpus: TokenCorpus,
-        train_domains: Sequence[str], eval_domains: Sequence[str], train: TrainConfig, seed: int,
+        cls,
+        mixture: Mixture,
+        *,
+        kind: Literal["proxy", "target"],
+        corpus: TokenCorpus,
+        train_domains: Sequence[str],
+        eval_domains: Sequence[str],
+        train: TrainConfig,
+        seed: int,
     ) -> RunSpec:
         return cls(
-            kind=kind, corpus=corpus.fingerprint, domains=tuple(train_domains),
+            kind=kind,
+            corpus=corpus.fingerprint,
+            domains=tuple(train_domains),
             weights=tuple(mixture.to_array(train_domains).tolist()),
-            eval_domains=tuple(eval_domains), train=train, seed=seed,
+            eval_domains=tuple(eval_domains),
+            train=train,
+            seed=seed,
         )
 
     @property
@@ -115,17 +126,27 @@ def execute_run(
     if done is not None:
         return done, False
     if spec.corpus != corpus.fingerprint:
-        raise DataError(f"run {run_id} was specified for corpus {spec.corpus}, "
-                        f"but the loaded corpus is {corpus.fingerprint}")
+        raise DataError(
+            f"run {run_id} was specified for corpus {spec.corpus}, "
+            f"but the loaded corpus is {corpus.fingerprint}"
+        )
     started = time.time()
     try:
         result = train_model(
-            corpus, train_domains=spec.domains, weights=np.asarray(spec.weights),
-            eval_domains=spec.eval_domains, cfg=spec.train, seed=spec.seed, log=log,
+            corpus,
+            train_domains=spec.domains,
+            weights=np.asarray(spec.weights),
+            eval_domains=spec.eval_domains,
+            cfg=spec.train,
+            seed=spec.seed,
+            log=log,
         )
     except Exception as err:  # recorded as failed so the sweep goes on; retried on rerun
-        result = TrainResult(status="failed", error=f"{type(err).__name__}: {err}",
-                             wall_seconds=time.time() - started)
+        result = TrainResult(
+            status="failed",
+            error=f"{type(err).__name__}: {err}",
+            wall_seconds=time.time() - started,
+        )
         if log is not None:
             log(traceback.format_exc())
     record = {

@@ -99,19 +99,28 @@ def records_to_tables(
     for rec in records:
         res, spec = rec["result"], rec["spec"]
         if list(spec["domains"]) != list(train_domains):
-            raise DataError(f"run {rec['run_id']} trained on {spec['domains']}, "
-                            f"expected domains {list(train_domains)}")
+            raise DataError(
+                f"run {rec['run_id']} trained on {spec['domains']}, "
+                f"expected domains {list(train_domains)}"
+            )
         value = target(res["val_loss"]) if res["status"] == "ok" else None
         if value is not None and not math.isfinite(value):
             value = None
-        meta_rows.append({
-            "run_id": rec["run_id"], "kind": spec["kind"],
-            "label": (labels or {}).get(rec["run_id"], ""), "status": res["status"],
-            "seed": spec["seed"], "target": value, "wall_seconds": res["wall_seconds"],
-            "tokens_per_second": res["tokens_per_second"],
-            "non_embedding_params": res["non_embedding_params"], "tokens": res["tokens"],
-            "error": res["error"],
-        })
+        meta_rows.append(
+            {
+                "run_id": rec["run_id"],
+                "kind": spec["kind"],
+                "label": (labels or {}).get(rec["run_id"], ""),
+                "status": res["status"],
+                "seed": spec["seed"],
+                "target": value,
+                "wall_seconds": res["wall_seconds"],
+                "tokens_per_second": res["tokens_per_second"],
+                "non_embedding_params": res["non_embedding_params"],
+                "tokens": res["tokens"],
+                "error": res["error"],
+            }
+        )
         if value is not None:
             ok.append((rec, value))
     meta = pl.DataFrame(meta_rows, schema=RUN_META_SCHEMA)
@@ -164,9 +173,14 @@ def compare_target_runs(meta: pl.DataFrame) -> pl.DataFrame:
         else:
             margins.append(r["mean"] - chosen["mean"])
     summary = summary.with_columns(pl.Series("margin_vs_chosen", margins, dtype=pl.Float64))
-    beats = chosen is not None and len(rows) > 1 and all(
-        r["mean"] - chosen["mean"] > max(r["std"], chosen["std"])
-        for label, r in rows.items() if label != "chosen"
+    beats = (
+        chosen is not None
+        and len(rows) > 1
+        and all(
+            r["mean"] - chosen["mean"] > max(r["std"], chosen["std"])
+            for label, r in rows.items()
+            if label != "chosen"
+        )
     )
     return summary.with_columns(
         (pl.col("label") == "chosen").and_(pl.lit(beats)).alias("beats_all_baselines")

@@ -160,8 +160,10 @@ class TokenCorpus:
         meta = json.loads(meta_path.read_text())
         counts = pl.read_parquet(path / "counts.parquet")
         if dict(counts.schema) != TOKEN_COUNTS_SCHEMA:
-            raise DataError(f"{path / 'counts.parquet'}: schema {dict(counts.schema)} is not "
-                            f"{TOKEN_COUNTS_SCHEMA}")
+            raise DataError(
+                f"{path / 'counts.parquet'}: schema {dict(counts.schema)} is not "
+                f"{TOKEN_COUNTS_SCHEMA}"
+            )
         return cls(
             path=path,
             fingerprint=meta["fingerprint"],

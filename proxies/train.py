@@ -37,7 +37,9 @@ class TrainConfig(BaseModel):
     eval_batch_size: int = Field(32, ge=1, description="sequences per evaluation batch")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda if present")
     divergence_ratio: float = Field(
-        1.5, gt=1, description="a loss above this x ln(vocab) (the loss of a uniform guess) diverged"
+        1.5,
+        gt=1,
+        description="a loss above this x ln(vocab) (the loss of a uniform guess) diverged",
     )
 
     @property
@@ -145,12 +147,17 @@ def train_model(
     device = resolve_device(cfg.device)
     init_seed, data_seed = np.random.SeedSequence(seed).generate_state(2)
     model = build_model(
-        resolve_shape(cfg.model), vocab_size=corpus.vocab_size, seq_len=cfg.seq_len,
+        resolve_shape(cfg.model),
+        vocab_size=corpus.vocab_size,
+        seq_len=cfg.seq_len,
         seed=int(init_seed),
     ).to(device)
     batcher = MixtureBatcher(
-        [corpus.array(d, "train") for d in train_domains], np.asarray(weights, dtype=float),
-        seq_len=cfg.seq_len, batch_size=cfg.batch_size, rng=np.random.default_rng(data_seed),
+        [corpus.array(d, "train") for d in train_domains],
+        np.asarray(weights, dtype=float),
+        seq_len=cfg.seq_len,
+        batch_size=cfg.batch_size,
+        rng=np.random.default_rng(data_seed),
     )
     opt = make_optimizer(model, cfg, device)
     total = cfg.steps
@@ -173,7 +180,7 @@ def train_model(
         opt.step()
         # Reading the loss forces a sync, so it is checked only every log_every steps.
         if (step + 1) % log_every == 0 or step + 1 == total:
-            value = float(loss)
+            value = float(loss.detach())
             result.final_train_loss = value
             if not math.isfinite(value) or value > limit:
                 result.status = "diverged"

@@ -29,24 +29,41 @@ def build_sources_task(
 
 @task(name="prepare-documents", cache_policy=NO_CACHE)
 def prepare_documents_task(
-    domain_dirs: dict[str, str], docs_dir: str, *, cap_bytes: int, val_fraction: float,
+    domain_dirs: dict[str, str],
+    docs_dir: str,
+    *,
+    cap_bytes: int,
+    val_fraction: float,
     min_domains: int,
 ) -> dict:
     manifest = prepare_documents(
-        {k: Path(v) for k, v in domain_dirs.items()}, Path(docs_dir), cap_bytes=cap_bytes,
-        val_fraction=val_fraction, seed=0, min_domains=min_domains,
+        {k: Path(v) for k, v in domain_dirs.items()},
+        Path(docs_dir),
+        cap_bytes=cap_bytes,
+        val_fraction=val_fraction,
+        seed=0,
+        min_domains=min_domains,
     )
     return manifest.to_json()
 
 
 @task(name="tokenize", cache_policy=NO_CACHE)
 def tokenize_task(
-    docs_dir: str, tokens_dir: str, *, domains: list[str], fingerprint: str, vocab_size: int,
+    docs_dir: str,
+    tokens_dir: str,
+    *,
+    domains: list[str],
+    fingerprint: str,
+    vocab_size: int,
     sample_bytes: int,
 ) -> str:
     corpus = build_token_arrays(
-        Path(docs_dir), Path(tokens_dir), domains=domains, docs_fingerprint=fingerprint,
-        vocab_size=vocab_size, sample_bytes=sample_bytes,
+        Path(docs_dir),
+        Path(tokens_dir),
+        domains=domains,
+        docs_fingerprint=fingerprint,
+        vocab_size=vocab_size,
+        sample_bytes=sample_bytes,
     )
     get_run_logger().info("token corpus %s: %s", corpus.fingerprint, corpus.tokens("train"))
     return str(corpus.path)

@@ -25,13 +25,20 @@ def run_proxy_task(spec: RunSpec, tokens_dir: str, store_dir: str, label: str) -
     logger = get_run_logger()
     corpus = TokenCorpus.load(tokens_dir)
     record, computed = execute_run(
-        spec, corpus, RunStore(store_dir), extra={"label": label, "git_sha": git_sha()},
+        spec,
+        corpus,
+        RunStore(store_dir),
+        extra={"label": label, "git_sha": git_sha()},
         log=logger.info,
     )
     res = record["result"]
     logger.info(
-        "%s %s: %s in %.1fs (%.0f tok/s)%s", label, spec.run_id,
-        res["status"], res["wall_seconds"], res["tokens_per_second"],
+        "%s %s: %s in %.1fs (%.0f tok/s)%s",
+        label,
+        spec.run_id,
+        res["status"],
+        res["wall_seconds"],
+        res["tokens_per_second"],
         "" if computed else " [finished earlier: skipped]",
     )
     if res["status"] == "failed":

@@ -22,9 +22,17 @@ def setup_experiment_task(config: ExperimentConfig, exp_dir: str) -> str:
     """Save the resolved config, seed and git sha beside the results."""
     exp = Path(exp_dir)
     exp.mkdir(parents=True, exist_ok=True)
-    (exp / "config.yaml").write_text(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
-    write_json(exp / "meta.json", {"seed": config.seed, "git_sha": git_sha(),
-                                   "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    (exp / "config.yaml").write_text(
+        yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)
+    )
+    write_json(
+        exp / "meta.json",
+        {
+            "seed": config.seed,
+            "git_sha": git_sha(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
     return exp_dir
 
 
@@ -39,7 +47,11 @@ def _md_table(rows: list[dict], columns: list[str]) -> str:
 
 @task(name="report", cache_policy=NO_CACHE)
 def report_task(
-    config: ExperimentConfig, plan: dict, exp_dir: str, quality: list[dict], chosen: dict,
+    config: ExperimentConfig,
+    plan: dict,
+    exp_dir: str,
+    quality: list[dict],
+    chosen: dict,
     comparison: list[dict],
 ) -> dict:
     """report.md + PNG plots in the experiment folder; the same report as a markdown artifact."""
@@ -49,15 +61,18 @@ def report_task(
     plots.mixture_bars(mixtures, figs / "mixtures.png")
     oof = json.loads((exp / "surrogate_oof.json").read_text())
     plots.predicted_vs_measured(
-        np.array(oof["measured"]), {k: np.array(v) for k, v in oof["predicted"].items()},
+        np.array(oof["measured"]),
+        {k: np.array(v) for k, v in oof["predicted"].items()},
         figs / "predicted_vs_measured.png",
     )
     target_name = config.target.domain if config.target.kind == "domain" else config.target.kind
     if comparison:
         plots.comparison_bars(comparison, figs / "target_runs.png", metric=f"loss ({target_name})")
     beats = bool(comparison) and any(r["beats_all_baselines"] for r in comparison)
-    weights = [{"domain": d, **{k: m.get(d, 0.0) for k, m in mixtures.items()}}
-               for d in plan["train_domains"]]
+    weights = [
+        {"domain": d, **{k: m.get(d, 0.0) for k, m in mixtures.items()}}
+        for d in plan["train_domains"]
+    ]
     std = chosen["predicted_std"]
     lines = [
         f"# mixopt report: {config.name}",
@@ -74,18 +89,25 @@ def report_task(
     if comparison:
         lines += [
             "## Target runs (larger model, several seeds)",
-            _md_table(comparison, ["label", "mean", "std", "min", "max", "seeds",
-                                   "margin_vs_chosen"]),
+            _md_table(
+                comparison, ["label", "mean", "std", "min", "max", "seeds", "margin_vs_chosen"]
+            ),
             f"Chosen beats every baseline by more than the seed spread: **{beats}**.",
         ]
     lines.append("Plots: " + ", ".join(sorted(p.name for p in figs.glob("*.png"))))
     text = "\n\n".join(lines)
     (exp / "report.md").write_text(text + "\n")
     create_markdown_artifact(
-        key=f"{config.name.replace('_', '-')}-report", markdown=text,
+        key=f"{config.name.replace('_', '-')}-report",
+        markdown=text,
         description="mixture optimization report",
     )
-    summary = {"experiment_dir": str(exp), "chosen": chosen, "comparison": comparison,
-               "beats_all_baselines": beats, "report": str(exp / "report.md")}
+    summary = {
+        "experiment_dir": str(exp),
+        "chosen": chosen,
+        "comparison": comparison,
+        "beats_all_baselines": beats,
+        "report": str(exp / "report.md"),
+    }
     write_json(exp / "summary.json", summary)
     return summary

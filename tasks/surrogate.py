@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from mixtures.optimizers import make_optimizer
+from mixtures.surrogates import make_surrogate
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -13,10 +15,8 @@ from prefect.cache_policies import NO_CACHE
 from configs.schema import ExperimentConfig
 from mixtures.errors import DataError
 from mixtures.mixture import Mixture
-from mixtures.optimizers import make_optimizer
 from mixtures.quality import fit_scores, kfold_predictions
 from mixtures.runtable import RunTable
-from mixtures.surrogates import make_surrogate
 from proxies.runs import RunSpec
 from proxies.tokens import TokenCorpus
 from tasks.common import write_json
@@ -50,8 +50,11 @@ def surrogate_quality_task(
     rows, oof = [], {}
     for name in dict.fromkeys([*config.search.compare, config.search.surrogate]):
         pred = kfold_predictions(
-            lambda n=name: make_surrogate(n, random_state=config.seed), x, y,
-            folds=folds, seed=config.seed,
+            lambda n=name: make_surrogate(n, random_state=config.seed),
+            x,
+            y,
+            folds=folds,
+            seed=config.seed,
         )
         oof[name] = pred.tolist()
         rows.append({"surrogate": name, "runs": len(y), "folds": folds, **fit_scores(y, pred)})
@@ -74,9 +77,14 @@ def choose_mixture_task(
     table = _table(table_path)
     train = plan["train_domains"]
     opt = make_optimizer(
-        "regmix", domains=train, bounds=plan_bounds(plan), prior=_prior(plan),
-        seed=_search_seed(config), surrogate=config.search.surrogate,
-        n_candidates=config.search.n_candidates, top_k=config.search.top_k,
+        "regmix",
+        domains=train,
+        bounds=plan_bounds(plan),
+        prior=_prior(plan),
+        seed=_search_seed(config),
+        surrogate=config.search.surrogate,
+        n_candidates=config.search.n_candidates,
+        top_k=config.search.top_k,
     )
     x, y = table.weights(train), table.target("target")
     opt.tell([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
@@ -106,8 +114,12 @@ def propose_bo_task(
     else:
         table = _table(table_path)
         opt = make_optimizer(
-            "bo", domains=train, bounds=plan_bounds(plan), prior=_prior(plan),
-            seed=_search_seed(config, round_index + 1), surrogate="gp",
+            "bo",
+            domains=train,
+            bounds=plan_bounds(plan),
+            prior=_prior(plan),
+            seed=_search_seed(config, round_index + 1),
+            surrogate="gp",
         )
         x, y = table.weights(train), table.target("target")
         opt.tell([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
@@ -115,9 +127,17 @@ def propose_bo_task(
         write_json(path, {"round": round_index, "mixtures": weights})
     corpus = TokenCorpus.load(plan["tokens_dir"])
     return [
-        (f"bo{round_index:02d}-{i}", RunSpec.for_mixture(
-            Mixture(w, domains=train, tolerance=1e-5, normalize=True), kind="proxy",
-            corpus=corpus, train_domains=train, eval_domains=plan["eval_domains"],
-            train=config.proxy, seed=config.seed))
+        (
+            f"bo{round_index:02d}-{i}",
+            RunSpec.for_mixture(
+                Mixture(w, domains=train, tolerance=1e-5, normalize=True),
+                kind="proxy",
+                corpus=corpus,
+                train_domains=train,
+                eval_domains=plan["eval_domains"],
+                train=config.proxy,
+                seed=config.seed,
+            ),
+        )
         for i, w in enumerate(weights)
     ]

@@ -44,8 +44,11 @@ def plan_experiment_task(config: ExperimentConfig, tokens_dir: str, exp_dir: str
     )
     tokens = corpus.tokens("train")
     bounds = Bounds.build(
-        train, min_weight=config.sweep.min_weight, max_weight=config.sweep.max_weight,
-        tokens_available=tokens, token_budget=config.target_run.train.train_tokens,
+        train,
+        min_weight=config.sweep.min_weight,
+        max_weight=config.sweep.max_weight,
+        tokens_available=tokens,
+        token_budget=config.target_run.train.train_tokens,
         max_epochs=config.sweep.max_epochs,
     )
     plan = {
@@ -75,8 +78,12 @@ def sample_sweep_task(config: ExperimentConfig, plan: dict) -> list[tuple[str, R
     corpus = TokenCorpus.load(plan["tokens_dir"])
     train = plan["train_domains"]
     mixtures = sample_sweep(
-        config.sweep.n_runs, domains=train, tokens=plan["tokens"], bounds=plan_bounds(plan),
-        sampler=config.sweep.sampler, rng=seed_stream(config.seed, SWEEP_STREAM),
+        config.sweep.n_runs,
+        domains=train,
+        tokens=plan["tokens"],
+        bounds=plan_bounds(plan),
+        sampler=config.sweep.sampler,
+        rng=seed_stream(config.seed, SWEEP_STREAM),
     )
     labelled = [(f"mix{i:03d}", m) for i, m in enumerate(mixtures)]
     if config.sweep.include_baselines:
@@ -84,9 +91,18 @@ def sample_sweep_task(config: ExperimentConfig, plan: dict) -> list[tuple[str, R
     # Every proxy shares the experiment seed (common random numbers: same initialisation and
     # batch stream), so differences between runs come from the mixture, not from noise.
     return [
-        (label, RunSpec.for_mixture(
-            m, kind="proxy", corpus=corpus, train_domains=train,
-            eval_domains=plan["eval_domains"], train=config.proxy, seed=config.seed))
+        (
+            label,
+            RunSpec.for_mixture(
+                m,
+                kind="proxy",
+                corpus=corpus,
+                train_domains=train,
+                eval_domains=plan["eval_domains"],
+                train=config.proxy,
+                seed=config.seed,
+            ),
+        )
         for label, m in labelled
     ]
 
@@ -111,7 +127,9 @@ def collect_runs_task(
         table_path = str(table.write(Path(f"{out_prefix}.parquet")))
         wide = table.wide().join(meta.select("run_id", "label", "status"), on="run_id")
         shown = wide.select(
-            "label", "run_id", pl.col("m:target").round(4).alias("target"),
+            "label",
+            "run_id",
+            pl.col("m:target").round(4).alias("target"),
             *[pl.col(f"w:{d}").round(3).alias(d) for d in plan["train_domains"]],
         ).sort("target")
         create_table_artifact(

@@ -28,8 +28,13 @@ def plan_target_runs_task(
         mixture = Mixture(weights, domains=train, tolerance=1e-4, normalize=True)
         for seed in config.target_run.seeds:
             spec = RunSpec.for_mixture(
-                mixture, kind="target", corpus=corpus, train_domains=train,
-                eval_domains=plan["eval_domains"], train=config.target_run.train, seed=seed,
+                mixture,
+                kind="target",
+                corpus=corpus,
+                train_domains=train,
+                eval_domains=plan["eval_domains"],
+                train=config.target_run.train,
+                seed=seed,
             )
             runs.append((name, spec))
     return runs

@@ -1,0 +1,368 @@
+"""The one table of runs: mixture weights, metrics, fidelities and costs in LONG format.
+
+Each row is ``(run_id, field, key, value)``: ``field`` is one of ``FIELDS`` and ``key`` names the
+domain (weights), the metric, the fidelity (``model_params``, ``tokens``, ...) or the cost. Arrays
+are always built by joining on ``run_id``/``key``, never by row position; rows of every array
+follow ``run_ids`` (sorted) and columns follow ``domains`` (sorted) unless domains are given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import re
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+from mixtures.errors import ConfigError, DataError
+
+RUN_TABLE_SCHEMA: dict[str, pl.DataType] = {
+    "run_id": pl.Utf8,
+    "field": pl.Utf8,
+    "key": pl.Utf8,
+    "value": pl.Float64,
+}
+FIELDS = ("weight", "metric", "fidelity", "cost")
+#: Weights of a run must sum to 1 within this: RegMix stores weights rounded to 3 decimals, so
+#: its rows sum to 1 only within 0.004.
+WEIGHT_SUM_TOLERANCE = 0.005
+#: Key under which ``from_arrays`` stores a run's cost.
+COST_KEY = "cost"
+#: Column prefixes of ``RunTable.wide``, per field.
+_WIDE_PREFIXES = (("weight", "w:"), ("metric", "m:"), ("fidelity", "f:"), ("cost", "c:"))
+
+_FUNC_RE = re.compile(r"^\s*(mean|sum)\s*\((.*)\)\s*$", re.DOTALL)
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_TERM_RE = re.compile(rf"^\s*(?:({_NUMBER})\s*\*\s*)?(\S(?:.*\S)?)\s*$", re.DOTALL)
+#: A '+' joins terms unless it is the sign of an exponent (``1e+3``).
+_PLUS_RE = re.compile(r"(?<![0-9.][eE])\+")
+
+
+@dataclass(frozen=True, eq=False)
+class RunTable:
+    """Validated long table of runs; see the module docstring for the layout.
+
+    Construction checks: exact schema, ``field`` in FIELDS, no nulls, finite values, no duplicate
+    ``(run_id, field, key)``, every run has a weight for every domain (missing weights are an
+    error, not 0), weights >= 0 summing to 1 within ``WEIGHT_SUM_TOLERANCE``. The frame is kept
+    sorted by (run_id, field, key) so equal tables write identical files.
+    """
+
+    long: pl.DataFrame
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.long, pl.DataFrame):
+            raise DataError(f"RunTable needs a polars DataFrame, got {type(self.long).__name__}")
+        _check_schema(self.long)
+        _check_cells(self.long)
+        _check_weights(self.long)
+        object.__setattr__(self, "long", self.long.sort(["run_id", "field", "key"]))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RunTable):
+            return NotImplemented
+        return self.long.equals(other.long)
+
+    __hash__ = None  # type: ignore[assignment]  # a DataFrame is mutable underneath
+
+    # ------------------------------------------------------------------ construction and I/O
+    @classmethod
+    def from_arrays(
+        cls,
+        run_ids: Sequence[str],
+        domains: Sequence[str],
+        weights: np.ndarray,
+        metrics: Mapping[str, np.ndarray],
+        *,
+        fidelity: Mapping[str, np.ndarray] | None = None,
+        cost: np.ndarray | None = None,
+    ) -> RunTable:
+        """Build from arrays aligned with ``run_ids``: weights (n, d) in ``domains`` order,
+        each metric/fidelity (n,), cost (n,). Zero weights are stored as explicit zeros."""
+        ids = [str(r) for r in run_ids]
+        n = len(ids)
+        w = np.asarray(weights, dtype=float)
+        if w.shape != (n, len(domains)):
+            raise DataError(f"weights have shape {w.shape}, expected ({n}, {len(domains)})")
+        parts = [_long_part(ids, "weight", name, w[:, j]) for j, name in enumerate(domains)]
+        for field, columns in (("metric", metrics), ("fidelity", fidelity or {})):
+            for name, values in columns.items():
+                parts.append(_long_part(ids, field, name, _column(values, n, f"{field} {name!r}")))
+        if cost is not None:
+            parts.append(_long_part(ids, "cost", COST_KEY, _column(cost, n, "cost")))
+        if not parts:
+            return cls(pl.DataFrame(schema=RUN_TABLE_SCHEMA))
+        return cls(pl.concat(parts))
+
+    @classmethod
+    def read(cls, path: str | Path) -> RunTable:
+        """Read and validate a Parquet run table; DataError names the file and the problem."""
+        p = Path(path)
+        if not p.is_file():
+            raise DataError(f"run table {p} does not exist")
+        try:
+            frame = pl.read_parquet(p)
+        except Exception as exc:  # polars raises several unrelated types for unreadable files
+            raise DataError(f"run table {p} is not a readable Parquet file: {exc}") from exc
+        try:
+            return cls(frame)
+        except DataError as exc:
+            raise DataError(f"run table {p}: {exc}") from exc
+
+    def write(self, path: str | Path) -> Path:
+        """Write Parquet atomically (temp file in the same folder, then rename); return the path."""
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            self.long.write_parquet(tmp)
+            os.replace(tmp, p)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        return p
+
+    # ------------------------------------------------------------------ views
+    @property
+    def domains(self) -> tuple[str, ...]:
+        """Sorted domain names."""
+        return self._keys("weight")
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        """Sorted metric names (not every run must have every metric)."""
+        return self._keys("metric")
+
+    @property
+    def fidelities(self) -> tuple[str, ...]:
+        """Sorted fidelity keys, e.g. ``model_params``, ``tokens``."""
+        return self._keys("fidelity")
+
+    @property
+    def run_ids(self) -> tuple[str, ...]:
+        """Sorted run ids: the row order of every array this table returns."""
+        return tuple(self.long.get_column("run_id").unique().sort().to_list())
+
+    def __len__(self) -> int:
+        return self.long.get_column("run_id").n_unique()
+
+    def weights(self, domains: Sequence[str] | None = None) -> np.ndarray:
+        """Weights (n, d): rows in ``run_ids`` order, columns in ``domains`` (default: all)."""
+        names = tuple(self.domains if domains is None else domains)
+        unknown = sorted(set(names) - set(self.domains))
+        if unknown:
+            raise DataError(f"unknown domain(s) {unknown}; the table has {list(self.domains)}")
+        return self._matrix("weight", names)
+
+    def values(self, field: str, key: str) -> np.ndarray:
+        """Values (n,) of one ``field``/``key`` in ``run_ids`` order; NaN where a run lacks it."""
+        if field not in FIELDS:
+            raise DataError(f"unknown field {field!r}; expected one of {FIELDS}")
+        return self._matrix(field, (key,))[:, 0]
+
+    def target(self, expr: str) -> np.ndarray:
+        """Target values (n,) in ``run_ids`` order from a metric expression.
+
+        Grammar (whitespace around tokens is ignored):
+
+        - ``<metric>``: one metric by its exact name (names may contain ``/``, ``-``, ``.``...);
+          an exact name always wins over the forms below;
+        - ``mean(<metric>, <metric>, ...)`` or ``sum(<metric>, ...)``;
+        - ``<term> + <term> + ...`` with ``<term>`` = ``<number> * <metric>`` or ``<metric>``,
+          e.g. ``0.5*metric/a + 0.5*metric/b``; numbers may be signed (``-0.5*x``).
+
+        Metric names inside the compound forms must not contain ``,``, ``(``, ``)``, ``*`` or ``+``.
+        Raises DataError for an unknown metric (listing the available ones) or a run lacking a
+        metric (naming the run), ConfigError for a malformed expression.
+        """
+        terms = _parse_target(expr, self.metrics)
+        available = self.metrics
+        for _, name in terms:
+            if name not in available:
+                raise DataError(
+                    f"unknown metric {name!r} in target {expr!r}; available: {list(available)}"
+                )
+        values = self._matrix("metric", tuple(name for _, name in terms))  # (n, t)
+        missing = np.isnan(values)
+        if missing.any():
+            i, j = np.argwhere(missing)[0]
+            raise DataError(
+                f"run {self.run_ids[i]!r} has no value for metric {terms[j][1]!r} "
+                f"({int(missing.any(axis=1).sum())} run(s) lack some metric of {expr!r})"
+            )
+        coefs = np.array([c for c, _ in terms])
+        return values @ coefs
+
+    def select(self, run_ids: Sequence[str]) -> RunTable:
+        """The runs ``run_ids`` (each must exist) as a new table."""
+        wanted = [str(r) for r in run_ids]
+        unknown = sorted(set(wanted) - set(self.run_ids))
+        if unknown:
+            shown = unknown[:10]
+            raise DataError(f"unknown run id(s) {shown} ({len(unknown)} in all) in select")
+        return RunTable(self.long.filter(pl.col("run_id").is_in(wanted)))
+
+    def concat(self, other: RunTable) -> RunTable:
+        """Both tables' runs; DataError on shared run ids or different domain sets."""
+        shared = sorted(set(self.run_ids) & set(other.run_ids))
+        if shared:
+            raise DataError(f"cannot concat: {len(shared)} run id(s) in both tables: {shared[:10]}")
+        if len(self) and len(other) and self.domains != other.domains:
+            raise DataError(
+                f"cannot concat tables over different domains: {list(self.domains)} vs "
+                f"{list(other.domains)} (a missing weight is not silently 0)"
+            )
+        return RunTable(pl.concat([self.long, other.long]))
+
+    def wide(self) -> pl.DataFrame:
+        """One row per run (``run_ids`` order): ``run_id``, ``w:<domain>``, ``m:<metric>``, then
+        ``f:<fidelity>`` and ``c:<cost>`` when present. Missing metrics are null."""
+        frame = pl.DataFrame({"run_id": list(self.run_ids)}, schema={"run_id": pl.Utf8})
+        for field, prefix in _WIDE_PREFIXES:
+            part = self.long.filter(pl.col("field") == field)
+            if part.height == 0:
+                continue
+            keys = sorted(part.get_column("key").unique().to_list())
+            piv = part.pivot(on="key", index="run_id", values="value")
+            piv = piv.select(["run_id", *keys]).rename({k: prefix + k for k in keys})
+            frame = frame.join(piv, on="run_id", how="left")
+        return frame
+
+    # ------------------------------------------------------------------ helpers
+    def _keys(self, field: str) -> tuple[str, ...]:
+        keys = self.long.filter(pl.col("field") == field).get_column("key").unique()
+        return tuple(keys.sort().to_list())
+
+    def _matrix(self, field: str, keys: Sequence[str]) -> np.ndarray:
+        """(n, len(keys)) values joined on run_id and key; NaN where a run lacks a key."""
+        ids = pl.DataFrame({"run_id": list(self.run_ids)}, schema={"run_id": pl.Utf8})
+        out = np.full((len(ids), len(keys)), np.nan)
+        part = self.long.filter((pl.col("field") == field) & pl.col("key").is_in(list(keys)))
+        for j, key in enumerate(keys):
+            col = part.filter(pl.col("key") == key).select(["run_id", "value"])
+            joined = ids.join(col, on="run_id", how="left", maintain_order="left")
+            out[:, j] = joined.get_column("value").fill_null(np.nan).to_numpy()
+        return out
+
+
+def _long_part(ids: list[str], field: str, key: str, values: np.ndarray) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"run_id": ids, "field": [field] * len(ids), "key": [key] * len(ids), "value": values},
+        schema=RUN_TABLE_SCHEMA,
+    )
+
+
+def _column(values: np.ndarray, n: int, label: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    if arr.shape != (n,):
+        raise DataError(f"{label} has shape {arr.shape}, expected ({n},)")
+    return arr
+
+
+def _check_schema(frame: pl.DataFrame) -> None:
+    got = dict(frame.schema)
+    if list(got) != list(RUN_TABLE_SCHEMA) or any(got[c] != t for c, t in RUN_TABLE_SCHEMA.items()):
+        expected = {c: str(t) for c, t in RUN_TABLE_SCHEMA.items()}
+        raise DataError(
+            f"run table schema is {{{', '.join(f'{c}: {t}' for c, t in got.items())}}}, "
+            f"expected {expected}"
+        )
+
+
+def _first_row(frame: pl.DataFrame, mask: pl.Expr) -> dict[str, object] | None:
+    bad = frame.filter(mask)
+    return bad.row(0, named=True) if bad.height else None
+
+
+def _check_cells(frame: pl.DataFrame) -> None:
+    for col in RUN_TABLE_SCHEMA:
+        row = _first_row(frame, pl.col(col).is_null())
+        if row is not None:
+            raise DataError(f"null {col} in run table row {row}")
+    row = _first_row(frame, ~pl.col("field").is_in(list(FIELDS)))
+    if row is not None:
+        raise DataError(
+            f"run {row['run_id']!r}: unknown field {row['field']!r} (key {row['key']!r}); "
+            f"expected one of {FIELDS}"
+        )
+    row = _first_row(frame, ~pl.col("value").is_finite())
+    if row is not None:
+        raise DataError(
+            f"run {row['run_id']!r}: {row['field']} {row['key']!r} is {row['value']}, "
+            "expected a finite number"
+        )
+    dup = frame.filter(pl.struct(["run_id", "field", "key"]).is_duplicated())
+    if dup.height:
+        r = dup.row(0, named=True)
+        raise DataError(
+            f"run {r['run_id']!r}: {r['field']} {r['key']!r} appears {dup.height} times in the "
+            "run table, expected once per (run_id, field, key)"
+        )
+
+
+def _check_weights(frame: pl.DataFrame) -> None:
+    w = frame.filter(pl.col("field") == "weight")
+    row = _first_row(w, pl.col("value") < 0)
+    if row is not None:
+        raise DataError(f"run {row['run_id']!r}: weight of {row['key']!r} is {row['value']} < 0")
+    domains = w.get_column("key").unique().sort().to_list()
+    counts = w.group_by("run_id").agg(pl.len().alias("n"), pl.col("value").sum().alias("total"))
+    runs = frame.select("run_id").unique()
+    counts = runs.join(counts, on="run_id", how="left").sort("run_id")
+    incomplete = counts.filter(pl.col("n").is_null() | (pl.col("n") < len(domains)))
+    if incomplete.height:
+        run = incomplete.row(0, named=True)["run_id"]
+        have = set(w.filter(pl.col("run_id") == run).get_column("key").to_list())
+        missing = [d for d in domains if d not in have]
+        raise DataError(
+            f"run {run!r} has no weight for domain(s) {missing or domains}; every run needs an "
+            f"explicit weight (0 included) for every domain ({incomplete.height} run(s) affected)"
+        )
+    off = counts.filter((pl.col("total") - 1.0).abs() > WEIGHT_SUM_TOLERANCE)
+    if off.height:
+        run = off.row(0, named=True)
+        raise DataError(
+            f"run {run['run_id']!r}: weights sum to {run['total']:.6g}, expected 1 within "
+            f"{WEIGHT_SUM_TOLERANCE} ({off.height} run(s) affected)"
+        )
+
+
+def _parse_target(expr: str, metrics: Sequence[str]) -> list[tuple[float, str]]:
+    """(coefficient, metric) terms of a target expression; see ``RunTable.target``."""
+    if not isinstance(expr, str) or not expr.strip():
+        raise ConfigError(f"target must be a non-empty metric expression, got {expr!r}")
+    text = expr.strip()
+    if text in metrics:
+        return [(1.0, text)]
+    func = _FUNC_RE.match(text)
+    if func:
+        names = [a.strip() for a in func.group(2).split(",")]
+        if not all(names):
+            raise ConfigError(f"empty argument in target {expr!r}")
+        coef = 1.0 / len(names) if func.group(1) == "mean" else 1.0
+        return [(coef, name) for name in names]
+    if "(" in text or ")" in text:
+        raise ConfigError(
+            f"cannot parse target {expr!r}: the only functions are mean(...) and sum(...)"
+        )
+    terms = []
+    for part in _PLUS_RE.split(text):
+        m = _TERM_RE.match(part)
+        if not m or "*" in m.group(2):
+            raise ConfigError(
+                f"cannot parse term {part.strip()!r} of target {expr!r}; expected "
+                "'<number>*<metric>' or '<metric>' joined by '+'"
+            )
+        coef = float(m.group(1)) if m.group(1) else 1.0
+        if not math.isfinite(coef):
+            raise ConfigError(f"coefficient {m.group(1)!r} in target {expr!r} is not finite")
+        terms.append((coef, m.group(2)))
+    return terms

@@ -1,0 +1,59 @@
+"""Shared fixtures: a tiny synthetic multi-domain corpus, built once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+#: Four domains with different statistics, so mixtures change losses measurably.
+_VOCABS = {
+    "alpha": ["lorem", "ipsum", "dolor", "sit", "amet", "consectetur", "adipiscing", "elit"],
+    "beta": [str(i) for i in range(40)],
+    "gamma": ["def", "return", "(", ")", ":", "self", "x", "=", "+", "if", "else", "\n    "],
+    "delta": ["The", "King", "Queen", "spoke", "unto", "thee", "and", "thou", "art", "LORD"],
+}
+
+
+def write_tiny_domains(root: Path, *, docs: int = 60, words: int = 120, seed: int = 0) -> dict:
+    """Folders of .txt documents, one per domain; returns domain -> folder."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name, vocab in _VOCABS.items():
+        folder = root / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for i in range(docs):
+            text = " ".join(rng.choice(vocab, size=words))
+            (folder / f"doc{i:03d}.txt").write_text(f"{name} document {i}\n{text}\n")
+        out[name] = folder
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_domains(tmp_path_factory) -> dict:
+    return write_tiny_domains(tmp_path_factory.mktemp("domains"))
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory, tiny_domains):
+    from proxies.documents import prepare_documents
+    from proxies.tokens import build_token_arrays
+
+    root = tmp_path_factory.mktemp("corpus")
+    manifest = prepare_documents(
+        tiny_domains, root / "docs", cap_bytes=10_000_000, val_fraction=0.2, seed=0
+    )
+    return build_token_arrays(
+        root / "docs",
+        root / "tokens",
+        domains=sorted(tiny_domains),
+        docs_fingerprint=manifest.fingerprint,
+        vocab_size=300,
+        sample_bytes=200_000,
+    )

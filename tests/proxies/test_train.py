@@ -1,0 +1,127 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from mixtures.errors import ConfigError, DataError
+from proxies.batches import MixtureBatcher, eval_windows
+from proxies.model import PRESETS, build_model, count_parameters, resolve_shape
+from proxies.train import TrainConfig, lr_factor, train_model
+
+CFG = TrainConfig(
+    model="nano", seq_len=16, batch_size=8, train_tokens=4096, eval_tokens=512, lr=1e-2
+)
+
+
+def test_batcher_draws_domains_by_weight():
+    a = np.zeros(1000, dtype=np.uint16)
+    b = np.ones(1000, dtype=np.uint16)
+    batcher = MixtureBatcher(
+        [a, b], np.array([0.8, 0.2]), seq_len=8, batch_size=2000, rng=np.random.default_rng(0)
+    )
+    batch = batcher.next()
+    assert batch.shape == (2000, 9) and batch.dtype == torch.int64
+    rows_from_b = (batch[:, 0] == 1).float().mean().item()
+    assert abs(rows_from_b - 0.2) < 0.03
+    assert torch.all(batch == batch[:, :1])  # a row never mixes domains
+
+
+def test_batcher_windows_are_contiguous_and_seeded():
+    arr = np.arange(500, dtype=np.uint16)
+    def make(s):
+        return MixtureBatcher(
+            [arr],
+            np.array([1.0]),
+            seq_len=10,
+            batch_size=4,  # noqa: E731
+            rng=np.random.default_rng(s),
+        )
+    batch = make(1).next()
+    assert torch.all(batch[:, 1:] - batch[:, :-1] == 1)
+    assert torch.equal(batch, make(1).next()) and not torch.equal(batch, make(2).next())
+
+
+def test_batcher_rejects_bad_weights_and_short_domains():
+    arr = np.arange(100, dtype=np.uint16)
+    with pytest.raises(DataError, match="probability vector"):
+        MixtureBatcher(
+            [arr, arr], np.array([0.5, 0.6]), seq_len=8, batch_size=2, rng=np.random.default_rng(0)
+        )
+    with pytest.raises(DataError, match="fewer than one window"):
+        MixtureBatcher(
+            [arr[:5]], np.array([1.0]), seq_len=8, batch_size=2, rng=np.random.default_rng(0)
+        )
+
+
+def test_eval_windows_are_fixed_and_non_overlapping():
+    w = eval_windows(np.arange(100, dtype=np.uint16), seq_len=10, max_tokens=45)
+    assert w.shape == (4, 11) and w[1, 0].item() == 10
+
+
+def test_presets_and_init_are_reproducible():
+    with pytest.raises(ConfigError, match="unknown model preset"):
+        resolve_shape("huge")
+    sizes = [
+        count_parameters(build_model(s, vocab_size=256, seq_len=16, seed=0))
+        for s in PRESETS.values()
+    ]
+    assert sizes == sorted(sizes) and sizes[0] > 0
+    m1 = build_model(PRESETS["nano"], vocab_size=256, seq_len=16, seed=3)
+    m2 = build_model(PRESETS["nano"], vocab_size=256, seq_len=16, seed=3)
+    assert all(torch.equal(p, q) for p, q in zip(m1.parameters(), m2.parameters(), strict=True))
+
+
+def test_lr_schedule_warms_up_then_decays_to_floor():
+    f = [lr_factor(s, total=100, warmup_fraction=0.1, min_ratio=0.1) for s in range(100)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert f[99] == pytest.approx(0.1, abs=0.01)
+    assert all(a >= b for a, b in zip(f[9:], f[10:], strict=False))
+
+
+def test_training_learns_and_the_mixture_matters(tiny_corpus):
+    domains = ["alpha", "beta", "gamma"]
+    res_a = train_model(
+        tiny_corpus,
+        train_domains=domains,
+        weights=np.array([1.0, 0, 0]),
+        eval_domains=list(tiny_corpus.domains),
+        cfg=CFG,
+        seed=0,
+    )
+    res_b = train_model(
+        tiny_corpus,
+        train_domains=domains,
+        weights=np.array([0, 1.0, 0]),
+        eval_domains=list(tiny_corpus.domains),
+        cfg=CFG,
+        seed=0,
+    )
+    assert res_a.status == "ok" and res_a.tokens == CFG.steps * 8 * 16
+    assert res_a.val_loss["alpha"] < math.log(300) - 1.0  # learned well below a uniform guess
+    assert res_a.val_loss["alpha"] < res_b.val_loss["alpha"]
+    assert res_b.val_loss["beta"] < res_a.val_loss["beta"]
+    again = train_model(
+        tiny_corpus,
+        train_domains=domains,
+        weights=np.array([1.0, 0, 0]),
+        eval_domains=["alpha"],
+        cfg=CFG,
+        seed=0,
+    )
+    assert again.val_loss["alpha"] == pytest.approx(res_a.val_loss["alpha"], abs=1e-5)
+
+
+def test_exploding_loss_ends_the_run_as_diverged(tiny_corpus):
+    cfg = CFG.model_copy(update={"lr": 1e6, "grad_clip": None, "warmup_fraction": 0.0})
+    res = train_model(
+        tiny_corpus,
+        train_domains=["alpha", "beta"],
+        weights=np.array([0.5, 0.5]),
+        eval_domains=["alpha"],
+        cfg=cfg,
+        seed=0,
+        log_every=2,
+    )
+    assert res.status == "diverged" and "training loss" in res.error
+    assert res.val_loss == {}
