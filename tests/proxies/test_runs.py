@@ -1,0 +1,118 @@
+import json
+
+import numpy as np
+import polars as pl
+import pytest
+
+from mixtures.errors import ConfigError, DataError
+from mixtures.mixture import Mixture
+from proxies.runs import RunSpec, RunStore, execute_run
+from proxies.sweep import (
+    compare_target_runs,
+    natural_mixture,
+    records_to_tables,
+    split_domains,
+    target_fn,
+)
+from proxies.train import TrainConfig
+
+CFG = TrainConfig(model="nano", seq_len=16, batch_size=4, train_tokens=512, eval_tokens=256)
+TRAIN = ["alpha", "beta", "gamma"]
+
+
+def spec_for(corpus, weights, seed=0):
+    return RunSpec.for_mixture(
+        Mixture.from_array(TRAIN, weights), kind="proxy", corpus=corpus, train_domains=TRAIN,
+        eval_domains=list(corpus.domains), train=CFG, seed=seed,
+    )
+
+
+def test_run_id_is_a_content_hash(tiny_corpus):
+    a = spec_for(tiny_corpus, [0.5, 0.25, 0.25])
+    assert a.run_id == spec_for(tiny_corpus, [0.5, 0.25, 0.25]).run_id
+    assert a.run_id == RunSpec.model_validate_json(a.model_dump_json()).run_id
+    assert a.run_id != spec_for(tiny_corpus, [0.25, 0.5, 0.25]).run_id
+    assert a.run_id != spec_for(tiny_corpus, [0.5, 0.25, 0.25], seed=1).run_id
+    other = a.model_copy(update={"train": CFG.model_copy(update={"lr": 1e-4})})
+    assert a.run_id != other.run_id
+
+
+def test_finished_runs_are_skipped_and_failed_ones_retried(tiny_corpus, tmp_path):
+    store = RunStore(tmp_path)
+    spec = spec_for(tiny_corpus, [0.4, 0.3, 0.3])
+    rec, computed = execute_run(spec, tiny_corpus, store)
+    assert computed and rec["result"]["status"] == "ok"
+    mtime = store.path(spec.run_id).stat().st_mtime_ns
+    rec2, computed2 = execute_run(spec, tiny_corpus, store)
+    assert not computed2 and rec2 == rec
+    assert store.path(spec.run_id).stat().st_mtime_ns == mtime
+    failed = dict(rec, result=dict(rec["result"], status="failed"))
+    store.write(failed)
+    assert store.finished(spec.run_id) is None
+    _, computed3 = execute_run(spec, tiny_corpus, store)
+    assert computed3
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_a_crashing_run_is_recorded_as_failed(tiny_corpus, tmp_path):
+    bad = spec_for(tiny_corpus, [1.0, 0.0, 0.0]).model_copy(
+        update={"domains": ("alpha", "beta", "nope")})
+    rec, computed = execute_run(bad, tiny_corpus, RunStore(tmp_path))
+    assert computed and rec["result"]["status"] == "failed"
+    assert "unknown domain 'nope'" in rec["result"]["error"]
+
+
+def test_corrupt_record_is_a_clear_error(tmp_path):
+    (tmp_path / "abc.json").write_text("{not json")
+    with pytest.raises(DataError, match="corrupt"):
+        RunStore(tmp_path).load("abc")
+
+
+def _record(run_id, weights, losses, status="ok", label=""):
+    return {"run_id": run_id, "label": label,
+            "spec": {"kind": "proxy", "domains": TRAIN, "weights": weights, "seed": 0},
+            "result": {"status": status, "val_loss": losses if status == "ok" else {},
+                       "wall_seconds": 1.0, "tokens_per_second": 10.0,
+                       "non_embedding_params": 5, "tokens": 100, "error": None}}
+
+
+def test_records_to_tables_keeps_ok_runs_and_joins_by_id():
+    recs = [
+        _record("r1", [1.0, 0.0, 0.0], {"alpha": 1.0, "beta": 3.0, "gamma": 2.0, "delta": 4.0}),
+        _record("r2", [0.0, 1.0, 0.0], {"alpha": 2.0, "beta": 1.0, "gamma": 2.5, "delta": 4.0}),
+        _record("r3", [0.0, 0.0, 1.0], {}, status="diverged"),
+    ]
+    fn = target_fn("weighted", domain=None, weights={"alpha": 1, "beta": 3}, eval_domains=[])
+    table, meta = records_to_tables(recs, train_domains=TRAIN, target=fn)
+    assert table.run_ids == ("r1", "r2")
+    assert table.target("target").tolist() == pytest.approx([2.5, 1.25])
+    assert table.target("val_loss/delta").tolist() == [4.0, 4.0]
+    assert meta.filter(pl.col("run_id") == "r3")["status"].item() == "diverged"
+    assert meta.filter(pl.col("run_id") == "r3")["target"].item() is None
+    with pytest.raises(DataError, match="expected domains"):
+        records_to_tables(recs, train_domains=["x", "y"], target=fn)
+
+
+def test_compare_target_runs_needs_margin_beyond_the_seed_spread():
+    def meta(values):
+        rows = [{"label": k, "status": "ok", "target": v} for k, vs in values.items() for v in vs]
+        return pl.DataFrame(rows)
+
+    clear = compare_target_runs(meta({"chosen": [1.0, 1.1], "uniform": [2.0, 2.1]}))
+    assert clear["label"].to_list() == ["chosen", "uniform"]
+    assert clear.filter(pl.col("label") == "chosen")["beats_all_baselines"].item()
+    noisy = compare_target_runs(meta({"chosen": [1.0, 2.0], "uniform": [1.6, 1.7]}))
+    assert not noisy["beats_all_baselines"].any()
+    with pytest.raises(DataError, match="no target run"):
+        compare_target_runs(pl.DataFrame({"label": ["a"], "status": ["failed"], "target": [None]}))
+
+
+def test_split_domains_and_natural_mixture():
+    train, evald = split_domains(["a", "b", "c"], ["c"], holdout=True)
+    assert (train, evald) == (["a", "b"], ["a", "b", "c"])
+    assert split_domains(["a", "b", "c"], ["c"], holdout=False)[0] == ["a", "b", "c"]
+    with pytest.raises(ConfigError, match=r"not in the corpus"):
+        split_domains(["a", "b"], ["z"], holdout=True)
+    nat = natural_mixture({"a": 30, "b": 10}, ["a", "b"])
+    assert np.allclose(nat.to_array(["a", "b"]), [0.75, 0.25])
+    assert json.dumps(dict(nat))

@@ -1,0 +1,46 @@
+from pathlib import Path
+
+import pytest
+
+from configs.schema import load_config
+from mixtures.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("name", ["demo.yaml", "smoke.yaml"])
+def test_shipped_configs_load(name):
+    cfg = load_config(ROOT / "configs" / name)
+    assert cfg.target.kind == "domain" and cfg.target.holdout
+    assert cfg.target_run.train.train_tokens > cfg.proxy.train_tokens
+
+
+def test_overrides_apply_with_yaml_types():
+    cfg = load_config(ROOT / "configs/smoke.yaml",
+                      overrides=["sweep.n_runs=5", "search.method=bo", "corpus.cap_mb=0.5"])
+    assert (cfg.sweep.n_runs, cfg.search.method, cfg.corpus.cap_mb) == (5, "bo", 0.5)
+
+
+def test_bad_config_lists_every_problem_with_its_path(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "name: x\ntarget: {kind: domain}\nproxy: {model: huge, lr: -1}\n"
+        "sweep: {n_runs: 1, colour: red}\nsearch: {method: magic}\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    msg = str(info.value)
+    for fragment in ["target", "proxy.model", "proxy.lr", "sweep.n_runs", "sweep.colour",
+                     "search.method", "Extra inputs are not permitted"]:
+        assert fragment in msg, fragment
+    assert "6 problem(s)" in msg
+
+
+def test_missing_file_bad_yaml_and_bad_override(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_config(tmp_path / "nope.yaml")
+    (tmp_path / "b.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(tmp_path / "b.yaml")
+    with pytest.raises(ConfigError, match="section.key=value"):
+        load_config(ROOT / "configs/smoke.yaml", overrides=["sweep.n_runs"])
