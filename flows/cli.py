@@ -60,6 +60,15 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    config = _config(args)
+    from flows.sweep import sweep
+
+    out = sweep(config, args.experiment_dir)
+    print(f"{out['n_ok']} runs finished ok; run table: {out['table']}; metadata: {out['meta']}")
+    return 0
+
+
 def cmd_prepare_corpus(args: argparse.Namespace) -> int:
     config = _config(args)
     from flows.prepare_corpus import prepare_corpus
@@ -120,6 +129,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = _flow_parser(sub, "optimize", cmd_optimize, "run optimize_mixture end to end")
+    p.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
+    p = _flow_parser(sub, "sweep", cmd_sweep, "build the corpus and run the proxy sweep only")
     p.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
     _flow_parser(sub, "prepare-corpus", cmd_prepare_corpus, "build or reuse the corpus")
     p = _flow_parser(

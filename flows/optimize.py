@@ -7,30 +7,25 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from configs.schema import ExperimentConfig
-from flows.prepare_corpus import prepare_corpus
-from flows.proxy_sweep import proxy_sweep
+from flows.proxy_sweep import run_sweep
+from flows.sweep import initial_sweep
 from flows.target_run import target_run
 from tasks.common import experiment_dir
-from tasks.report import report_task, setup_experiment_task
+from tasks.report import report_task
 from tasks.surrogate import choose_mixture_task, propose_bo_task, surrogate_quality_task
-from tasks.sweep import collect_runs_task, plan_experiment_task, sample_sweep_task
+from tasks.sweep import collect_runs_task
 
 
 @flow(name="optimize_mixture", log_prints=True, persist_result=True)
 def optimize_mixture(config: ExperimentConfig, experiment_dir_path: str | None = None) -> dict:
     """Find the mixture that minimises the configured target; re-running skips finished work."""
     exp = str(experiment_dir(config, experiment_dir_path))
-    setup_experiment_task(config, exp)
-    tokens_dir = prepare_corpus(config)
-    plan = plan_experiment_task(config, tokens_dir, exp)
-    store = str(Path(exp) / "proxy_runs")
-    runs = sample_sweep_task(config, plan)
-    labels = proxy_sweep(runs, tokens_dir, store)
-    tables = collect_runs_task(config, plan, store, str(Path(exp) / "runs"), labels)
+    plan, store, labels, tables = initial_sweep(config, exp)
+    tokens_dir = plan["tokens_dir"]
     if config.search.method == "bo":
         for round_index in range(config.search.bo_rounds):
             proposals = propose_bo_task(config, plan, tables["table"], exp, round_index)
-            labels |= proxy_sweep(proposals, tokens_dir, store)
+            labels |= run_sweep(config, proposals, tokens_dir, store)
             tables = collect_runs_task(config, plan, store, str(Path(exp) / "runs"), labels)
     quality = surrogate_quality_task(config, plan, tables["table"], exp)
     chosen = choose_mixture_task(config, plan, tables["table"], exp)

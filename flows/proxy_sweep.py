@@ -5,7 +5,9 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
+from prefect.task_runners import ThreadPoolTaskRunner
 
+from configs.schema import ExperimentConfig
 from proxies.runs import RunSpec
 from tasks.proxy import run_proxy_task
 
@@ -29,3 +31,21 @@ def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) 
 def proxy_sweep(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) -> dict[str, str]:
     """Train every proxy run; results are files under store_dir, finished runs are skipped."""
     return run_specs(runs, tokens_dir, store_dir)
+
+
+def sweep_runner(config: ExperimentConfig) -> ThreadPoolTaskRunner:
+    """The task runner the config asks for (proxy runs are independent tasks)."""
+    return ThreadPoolTaskRunner(max_workers=config.runner.max_workers)
+
+
+def run_sweep(
+    config: ExperimentConfig,
+    runs: list[tuple[str, RunSpec]],
+    tokens_dir: str,
+    store_dir: str,
+    *,
+    name: str = "proxy_sweep",
+) -> dict[str, str]:
+    """``proxy_sweep`` as a subflow on the configured task runner."""
+    flow_ = proxy_sweep.with_options(name=name, task_runner=sweep_runner(config))
+    return flow_(runs, tokens_dir, store_dir)

@@ -8,7 +8,7 @@ from prefect import flow
 
 from configs.schema import ExperimentConfig
 from flows.prepare_corpus import prepare_corpus
-from flows.proxy_sweep import run_specs
+from flows.proxy_sweep import run_sweep
 from tasks.common import experiment_dir
 from tasks.sweep import plan_experiment_task
 from tasks.target import compare_target_runs_task, plan_target_runs_task
@@ -33,5 +33,5 @@ def target_run(
         named.setdefault(name, plan["baselines"][name])
     runs = plan_target_runs_task(config, plan, named)
     store = str(Path(exp) / "target_runs")
-    labels = run_specs(runs, tokens_dir, store)
+    labels = run_sweep(config, runs, tokens_dir, store, name="target_runs")
     return compare_target_runs_task(config, plan, store, labels, str(exp))

@@ -1,0 +1,78 @@
+"""The task runner of the proxy sweep, chosen in the config (``runner:``), not in code.
+
+- ``thread``: Prefect's ThreadPoolTaskRunner on this machine (the default).
+- ``dask``: prefect-dask. With ``address``, tasks go to that dask.distributed scheduler;
+  without, a LocalCluster of ``max_workers`` processes, one thread each, is started for the flow.
+- ``ray``: prefect-ray (imported only when chosen). With ``address``, a running Ray cluster
+  (``ray://host:10001`` or ``auto``); without, a local Ray instance.
+
+Workers in other processes report to the Prefect API of ``PREFECT_API_URL``: run a server and
+export it (see docs/operations.md); without one each worker would start its own temporary server.
+"""
+
+from __future__ import annotations
+
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
+
+from configs.schema import RunnerConfig
+from mixtures.errors import ConfigError
+
+
+def _worker_env(runner: RunnerConfig) -> dict[str, str]:
+    # torch reads these at import in each worker process: cap its threads so that n workers on
+    # one machine do not each spawn a thread per core and fight over the cores.
+    if runner.torch_threads is None:
+        return {}
+    n = str(runner.torch_threads)
+    return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
+
+
+def _dask_runner(runner: RunnerConfig) -> TaskRunner:
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError as err:
+        raise ConfigError(
+            f"runner.kind is 'dask' but prefect-dask is not installed ({err}); "
+            "install it with `pip install 'mixopt[scale]'` or `pip install prefect-dask`"
+        ) from None
+    if runner.address:
+        return DaskTaskRunner(address=runner.address)
+    return DaskTaskRunner(
+        cluster_class="distributed.LocalCluster",
+        cluster_kwargs={
+            "n_workers": runner.max_workers,
+            # One task per process: a proxy run already uses every torch thread it is given.
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+            "env": _worker_env(runner),
+        },
+    )
+
+
+def _ray_runner(runner: RunnerConfig) -> TaskRunner:
+    try:
+        from prefect_ray import RayTaskRunner
+    except ImportError as err:
+        raise ConfigError(
+            f"runner.kind is 'ray' but prefect-ray is not installed ({err}); "
+            "install it with `pip install prefect-ray` (it brings ray)"
+        ) from None
+    env = _worker_env(runner)
+    init_kwargs: dict = {"include_dashboard": False}
+    if env:
+        init_kwargs["runtime_env"] = {"env_vars": env}
+    if runner.address is None:
+        init_kwargs["num_cpus"] = runner.max_workers
+    return RayTaskRunner(address=runner.address, init_kwargs=init_kwargs)
+
+
+def make_task_runner(runner: RunnerConfig) -> TaskRunner:
+    """The task runner that ``runner`` describes (a new, unstarted instance each call)."""
+    if runner.kind == "thread":
+        return ThreadPoolTaskRunner(max_workers=runner.max_workers)
+    if runner.kind == "dask":
+        return _dask_runner(runner)
+    if runner.kind == "ray":
+        return _ray_runner(runner)
+    raise ConfigError(f"runner.kind {runner.kind!r} is unknown; expected thread, dask or ray")
