@@ -15,6 +15,9 @@ from proxies.model import PresetName
 from proxies.train import TrainConfig
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
+SurrogateName = Literal[
+    "ridge", "lightgbm", "regmix_lgbm", "gp", "mixing_law", "loglinear", "ensemble"
+]
 
 
 class _Strict(BaseModel):
@@ -118,8 +121,8 @@ class SearchConfig(_Strict):
     method: Literal["regmix", "bo"] = Field(
         "regmix", description="regmix: fit, simulate, average the top-k; bo: Bayesian rounds"
     )
-    surrogate: str = Field("lightgbm", description="surrogate that drives the choice")
-    compare: list[str] = Field(
+    surrogate: SurrogateName = Field("lightgbm", description="surrogate that drives the choice")
+    compare: list[SurrogateName] = Field(
         default_factory=lambda: ["ridge", "lightgbm"],
         description="surrogates whose cross-validated quality is reported",
     )

@@ -6,8 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from mixtures.optimizers import make_optimizer
-from mixtures.surrogates import make_surrogate
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -15,8 +13,10 @@ from prefect.cache_policies import NO_CACHE
 from configs.schema import ExperimentConfig
 from mixtures.errors import DataError
 from mixtures.mixture import Mixture
+from mixtures.optimizers import make_optimizer
 from mixtures.quality import fit_scores, kfold_predictions
 from mixtures.runtable import RunTable
+from mixtures.surrogates import make_surrogate
 from proxies.runs import RunSpec
 from proxies.tokens import TokenCorpus
 from tasks.common import write_json
@@ -87,7 +87,7 @@ def choose_mixture_task(
         top_k=config.search.top_k,
     )
     x, y = table.weights(train), table.target("target")
-    opt.tell([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
+    opt.observe([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
     mixture, predicted, std = opt.recommend()
     best_run = table.run_ids[int(np.argmin(y))]
     chosen = {
@@ -122,7 +122,7 @@ def propose_bo_task(
             surrogate="gp",
         )
         x, y = table.weights(train), table.target("target")
-        opt.tell([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
+        opt.observe([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
         weights = [dict(m) for m in opt.ask(config.search.bo_batch)]
         write_json(path, {"round": round_index, "mixtures": weights})
     corpus = TokenCorpus.load(plan["tokens_dir"])
