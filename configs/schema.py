@@ -144,6 +144,11 @@ class TargetRunConfig(_Strict):
     baselines: list[Literal["uniform", "natural"]] = Field(
         default_factory=lambda: ["uniform", "natural"]
     )
+    deployment: str | None = Field(
+        None,
+        description="target_run deployment that receives the chosen mixture when it "
+        "exists (see `mixopt serve`); null = the experiment name. Without one it runs inline",
+    )
 
 
 class RunnerConfig(_Strict):

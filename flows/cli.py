@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixture", help="JSON file with a mixture (default <experiment>/chosen.json)")
     p.add_argument("--weights", help="inline mixture: domain=weight,domain=weight")
     p.add_argument("--label", default="chosen", help="name of this mixture in the comparison")
-    for module in ("flows.cli_runs", "flows.cli_surrogate", "flows.cli_status"):
+    for module in ("flows.cli_runs", "flows.cli_surrogate", "flows.cli_status", "flows.cli_serve"):
         _register(module, sub)
     return parser
 

@@ -7,16 +7,23 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 
 from configs.schema import ExperimentConfig
+from flows.deploy import schedule_target_run
 from flows.proxy_sweep import run_sweep
 from flows.sweep import initial_sweep
 from flows.target_run import target_run
 from tasks.common import experiment_dir
+from tasks.export import export_mixture_task
 from tasks.report import report_task
 from tasks.surrogate import choose_mixture_task, propose_bo_task, surrogate_quality_task
 from tasks.sweep import collect_runs_task
 
 
-@flow(name="optimize_mixture", log_prints=True, persist_result=True)
+@flow(
+    name="optimize_mixture",
+    flow_run_name="optimize-{config.name}",
+    log_prints=True,
+    persist_result=True,
+)
 def optimize_mixture(config: ExperimentConfig, experiment_dir_path: str | None = None) -> dict:
     """Find the mixture that minimises the configured target; re-running skips finished work."""
     exp = str(experiment_dir(config, experiment_dir_path))
@@ -29,9 +36,21 @@ def optimize_mixture(config: ExperimentConfig, experiment_dir_path: str | None =
             tables = collect_runs_task(config, plan, store, str(Path(exp) / "runs"), labels)
     quality = surrogate_quality_task(config, plan, tables["table"], exp)
     chosen = choose_mixture_task(config, plan, tables["table"], exp)
+    export_mixture_task(config, plan, chosen, exp)
     comparison = []
     if config.target_run.enabled:
-        comparison = target_run(config, {"chosen": chosen["mixture"]}, exp)
+        # Hand the chosen mixture to a served target_run deployment when there is one;
+        # otherwise (the embedded default) run it here.
+        run_id = schedule_target_run(
+            config,
+            chosen["mixture"],
+            exp,
+            deployment_name=config.target_run.deployment or config.name,
+        )
+        if run_id is None:
+            comparison = target_run(config, {"chosen": chosen["mixture"]}, exp)
+        else:
+            get_run_logger().info("target run scheduled: flow run %s", run_id)
     summary = report_task(config, plan, exp, quality, chosen, comparison)
     get_run_logger().info("chosen mixture: %s", chosen["mixture"])
     return summary

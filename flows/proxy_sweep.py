@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import sys
+
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner
+from tqdm import tqdm
 
 from configs.schema import ExperimentConfig
+from flows.runners import make_task_runner
 from proxies.runs import RunSpec
 from tasks.proxy import run_proxy_task
 
@@ -18,11 +22,14 @@ def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) 
     progress = create_progress_artifact(progress=0.0, description=f"{len(runs)} runs")
     futures = [run_proxy_task.submit(spec, tokens_dir, store_dir, label) for label, spec in runs]
     done = computed = 0
+    bar = tqdm(total=len(runs), desc="runs", unit="run", disable=not sys.stderr.isatty())
     for future in as_completed(futures):
         out = future.result()
         done += 1
         computed += int(out["computed"])
+        bar.update(1)
         update_progress_artifact(progress, progress=100.0 * done / len(runs))
+    bar.close()
     logger.info("%d runs: %d trained now, %d finished earlier", done, computed, done - computed)
     return {spec.run_id: label for label, spec in runs}
 
@@ -33,9 +40,9 @@ def proxy_sweep(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str
     return run_specs(runs, tokens_dir, store_dir)
 
 
-def sweep_runner(config: ExperimentConfig) -> ThreadPoolTaskRunner:
+def sweep_runner(config: ExperimentConfig) -> TaskRunner:
     """The task runner the config asks for (proxy runs are independent tasks)."""
-    return ThreadPoolTaskRunner(max_workers=config.runner.max_workers)
+    return make_task_runner(config.runner)
 
 
 def run_sweep(

@@ -16,7 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from mixtures.errors import RunError
@@ -85,14 +85,61 @@ def prefect_server(
     home = Path(home)
     home.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
-    env = {**os.environ, **QUIET_ENV, "PREFECT_HOME": str(home)}
+    api_url = f"http://127.0.0.1:{port}/api"
+    # The UI calls the API at PREFECT_UI_API_URL, which defaults to port 4200.
+    env = {**os.environ, **QUIET_ENV, "PREFECT_HOME": str(home), "PREFECT_UI_API_URL": api_url}
     env.pop("PREFECT_API_URL", None)
     cmd = [prefect_executable(), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
     with open(home / "server.log", "ab") as log:
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    api_url = f"http://127.0.0.1:{port}/api"
     try:
         wait_healthy(api_url, timeout=timeout, proc=proc)
         yield api_url
     finally:
         stop_process(proc)
+
+
+def drain_prefect_workers() -> None:
+    """Send buffered logs and events now, while the API they belong to is still the current one.
+
+    Left buffered, they are flushed at exit against whatever API is current then, which starts
+    a temporary server (tens of seconds) only to receive them.
+    """
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    with suppress(RuntimeError):  # the log worker was never started: nothing to send
+        APILogWorker.instance().drain()
+    EventsWorker.drain_all()
+
+
+@contextmanager
+def use_server(api_url: str, home: str | Path) -> Iterator[None]:
+    """Point this process (and the processes it starts) at ``api_url`` for the ``with`` block.
+
+    Prefect reads its settings once at import, so the environment alone is not enough in a
+    process that already imported it: the settings are overridden too, and both restored after.
+    """
+    from prefect.context import _temporary_global_settings_context, get_settings_context
+    from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
+
+    saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
+    os.environ.update({"PREFECT_API_URL": api_url, "PREFECT_HOME": str(home)})
+    try:
+        with (
+            temporary_settings({PREFECT_API_URL: api_url, PREFECT_HOME: str(home)}),
+            # Threads whose context was copied before this block (Prefect's own service and
+            # task threads) read the process-global settings: replace those too, as Prefect's
+            # test harness does (a private helper; prefect is pinned).
+            _temporary_global_settings_context(get_settings_context()),
+        ):
+            try:
+                yield
+            finally:
+                drain_prefect_workers()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -24,7 +24,7 @@ def initial_sweep(config: ExperimentConfig, exp: str) -> tuple[dict, str, dict, 
     return plan, store, labels, tables
 
 
-@flow(name="sweep", log_prints=True, persist_result=True)
+@flow(name="sweep", flow_run_name="sweep-{config.name}", log_prints=True, persist_result=True)
 def sweep(config: ExperimentConfig, experiment_dir_path: str | None = None) -> dict:
     """Corpus and the initial proxy sweep only: the run table, nothing chosen yet."""
     exp = str(experiment_dir(config, experiment_dir_path))

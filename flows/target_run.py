@@ -14,7 +14,7 @@ from tasks.sweep import plan_experiment_task
 from tasks.target import compare_target_runs_task, plan_target_runs_task
 
 
-@flow(name="target_run", log_prints=True, persist_result=True)
+@flow(name="target_run", flow_run_name="target-{config.name}", log_prints=True, persist_result=True)
 def target_run(
     config: ExperimentConfig,
     mixtures: dict[str, dict[str, float]],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Literal
 
 import torch
@@ -33,6 +34,8 @@ PRESETS: dict[str, ModelShape] = {
     "base": ModelShape(d_model=256, n_layers=5, n_heads=4, d_ff=768),
 }
 
+_INIT_LOCK = threading.Lock()
+
 PresetName = Literal["nano", "micro", "tiny", "small", "base"]
 
 
@@ -59,7 +62,9 @@ def build_model(shape: ModelShape, *, vocab_size: int, seq_len: int, seed: int) 
         attn_implementation="sdpa",
     )
     # fork_rng keeps the caller's global torch RNG untouched: no global seeding in libraries.
-    with torch.random.fork_rng(devices=[]):
+    # The RNG is still process-wide while forked, so two threads building models at once would
+    # interleave draws: the lock makes initialisation depend on ``seed`` alone.
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
     return model

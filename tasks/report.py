@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import yaml
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -68,6 +70,11 @@ def report_task(
     target_name = config.target.domain if config.target.kind == "domain" else config.target.kind
     if comparison:
         plots.comparison_bars(comparison, figs / "target_runs.png", metric=f"loss ({target_name})")
+    if config.search.method == "bo":
+        meta = pl.read_parquet(exp / "runs_meta.parquet").filter(pl.col("status") == "ok")
+        # sweep runs first (mixNNN, baselines), then BO rounds in order (boRR-i)
+        ordered = meta.sort(pl.col("label").str.starts_with("bo"), "label")
+        plots.regret_curve(ordered["target"].to_list(), figs / "bo_regret.png")
     beats = bool(comparison) and any(r["beats_all_baselines"] for r in comparison)
     weights = [
         {"domain": d, **{k: m.get(d, 0.0) for k, m in mixtures.items()}}
@@ -94,12 +101,19 @@ def report_task(
             ),
             f"Chosen beats every baseline by more than the seed spread: **{beats}**.",
         ]
-    lines.append("Plots: " + ", ".join(sorted(p.name for p in figs.glob("*.png"))))
+    pngs = sorted(figs.glob("*.png"))
     text = "\n\n".join(lines)
-    (exp / "report.md").write_text(text + "\n")
+    (exp / "report.md").write_text(
+        text + "\n\n" + "\n".join(f"![{p.stem}](plots/{p.name})" for p in pngs) + "\n"
+    )
+    # The Prefect UI renders data-URI images in markdown artifacts: the plots travel inline.
+    inline = "\n\n".join(
+        f"![{p.stem}](data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()})"
+        for p in pngs
+    )
     create_markdown_artifact(
         key=f"{config.name.replace('_', '-')}-report",
-        markdown=text,
+        markdown=text + "\n\n" + inline,
         description="mixture optimization report",
     )
     summary = {

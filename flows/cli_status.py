@@ -1,0 +1,148 @@
+"""``mixopt status EXPERIMENT_DIR``: runs done / failed / diverged, and the current best.
+
+Reads only files of the experiment folder (no Prefect API): ``proxy_runs/*.json`` (every run
+record written so far, so it is live during a sweep), ``runs_meta.parquet`` (labels and target
+values of the last collected table), ``config.yaml`` (how many runs are planned), and
+``chosen.json`` / ``comparison.parquet`` when the flow got that far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import yaml
+
+from mixtures.errors import DataError
+
+
+def _planned_runs(exp: Path) -> int | None:
+    path = exp / "config.yaml"
+    if not path.is_file():
+        return None
+    cfg = yaml.safe_load(path.read_text()) or {}
+    sweep, search = cfg.get("sweep", {}), cfg.get("search", {})
+    n = int(sweep.get("n_runs", 0)) + (2 if sweep.get("include_baselines", True) else 0)
+    if search.get("method") == "bo":
+        n += int(search.get("bo_rounds", 0)) * int(search.get("bo_batch", 0))
+    return n
+
+
+def _records(store: Path) -> list[dict[str, Any]]:
+    out = []
+    for path in sorted(store.glob("*.json")):
+        try:
+            out.append(json.loads(path.read_text()))
+        except json.JSONDecodeError as err:
+            raise DataError(f"run record {path} is corrupt ({err}); delete it to rerun") from None
+    return out
+
+
+def summarize_experiment(exp_dir: str | Path) -> dict[str, Any]:
+    """Counts by status, planned runs, best measured run, chosen mixture and target comparison."""
+    exp = Path(exp_dir)
+    if not exp.is_dir():
+        raise DataError(f"experiment folder {exp} does not exist")
+    store = exp / "proxy_runs"
+    if not store.is_dir() and not (exp / "config.yaml").is_file():
+        raise DataError(f"{exp} is not an experiment folder (no proxy_runs/ and no config.yaml)")
+    records = _records(store) if store.is_dir() else []
+    counts = Counter(r["result"]["status"] for r in records)
+    summary: dict[str, Any] = {
+        "experiment_dir": str(exp),
+        "planned": _planned_runs(exp),
+        "records": len(records),
+        "status": {s: counts.get(s, 0) for s in ("ok", "failed", "diverged")},
+        "best": None,
+        "chosen": None,
+        "comparison": None,
+    }
+    meta_path = exp / "runs_meta.parquet"
+    if meta_path.is_file():
+        ok = pl.read_parquet(meta_path).filter(pl.col("target").is_not_null()).sort("target")
+        if ok.height:
+            summary["best"] = ok.select("label", "run_id", "target").row(0, named=True)
+        summary["collected"] = pl.read_parquet(meta_path).height
+    if (exp / "chosen.json").is_file():
+        summary["chosen"] = json.loads((exp / "chosen.json").read_text())
+    if (exp / "comparison.parquet").is_file():
+        summary["comparison"] = pl.read_parquet(exp / "comparison.parquet").to_dicts()
+    return summary
+
+
+def format_status(summary: dict[str, Any]) -> str:
+    """The summary as a few readable lines."""
+    st = summary["status"]
+    planned = summary["planned"]
+    of = f" of {planned} planned" if planned else ""
+    lines = [
+        f"experiment: {summary['experiment_dir']}",
+        f"proxy runs: {summary['records']} recorded{of}: {st['ok']} ok, "
+        f"{st['failed']} failed, {st['diverged']} diverged",
+    ]
+    best = summary["best"]
+    if best is not None:
+        lines.append(f"best measured: {best['label'] or '?'} {best['run_id']} {best['target']:.4f}")
+    chosen = summary["chosen"]
+    if chosen is not None:
+        weights = ", ".join(
+            f"{d}={w:.3f}" for d, w in sorted(chosen["mixture"].items(), key=lambda kv: -kv[1])
+        )
+        lines.append(f"chosen mixture: {weights}")
+        lines.append(f"predicted target: {chosen['predicted']:.4f} ({chosen['surrogate']})")
+    for row in summary["comparison"] or []:
+        lines.append(
+            f"target run {row['label']:<10} mean {row['mean']:.4f} std {row['std']:.4f} "
+            f"({row['seeds']} seeds)"
+        )
+    if chosen is None and best is None:
+        lines.append("no finished run collected yet")
+    return "\n".join(lines)
+
+
+def watch(exp_dir: str | Path, *, interval: float, timeout: float | None = None) -> dict:
+    """A tqdm bar of recorded runs out of the planned ones, until all are recorded."""
+    from tqdm import tqdm
+
+    summary = summarize_experiment(exp_dir)
+    started = time.monotonic()
+    with tqdm(total=summary["planned"], desc="proxy runs", unit="run") as bar:
+        while True:
+            bar.n = summary["records"]
+            bar.set_postfix(failed=summary["status"]["failed"], refresh=False)
+            bar.refresh()
+            done = summary["planned"] is not None and summary["records"] >= summary["planned"]
+            if done or (timeout is not None and time.monotonic() - started > timeout):
+                return summary
+            time.sleep(interval)
+            summary = summarize_experiment(exp_dir)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Print the status of one experiment folder (optionally watch it fill)."""
+    # DataError goes up to `mixopt`'s main, which prints it and exits with code 2.
+    if args.watch:
+        watch(args.experiment, interval=args.watch)
+    summary = summarize_experiment(args.experiment)
+    print(json.dumps(summary, indent=2, default=str) if args.json else format_status(summary))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``status`` command to the ``mixopt`` parser."""
+    text = "summarize an experiment folder: runs done/failed/diverged and the current best"
+    parser = subparsers.add_parser("status", help=text, description=text)
+    parser.add_argument("experiment", help="experiment folder, e.g. runs/demo")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument(
+        "--watch",
+        type=float,
+        metavar="SECONDS",
+        help="show a progress bar of recorded runs, refreshed every SECONDS, until all are done",
+    )
+    parser.set_defaults(func=cmd_status)

@@ -1,0 +1,203 @@
+"""``mixopt surrogate cv`` and ``mixopt bench replay``: measure surrogates and optimizers on
+existing run tables. No Prefect here: both are plain computations on a Parquet run table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mixtures.errors import ConfigError, DataError, MixoptError
+from mixtures.evaluation import cross_validate, plot_regret, replay
+from mixtures.optimizers import OPTIMIZER_NAMES
+from mixtures.runtable import RunTable
+from mixtures.surrogates import DEFAULT_SURROGATE, surrogate_names
+
+#: Exit code for bad input (unreadable or invalid files, inconsistent options), as argparse uses.
+EXIT_BAD_INPUT = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``surrogate`` (``cv``) and ``bench`` (``replay``) command groups."""
+    group = subparsers.add_parser("surrogate", help="measure surrogates on run tables")
+    sub = group.add_subparsers(dest="surrogate_command", metavar="{cv}", required=True)
+    cv = sub.add_parser(
+        "cv",
+        help="fit a surrogate on random subsets of N runs; Spearman, Pearson, MAE per N",
+        description="Without --test, each subset is scored on the runs it leaves out; with "
+        "--test (repeatable), on every run of those tables instead.",
+    )
+    _common(cv)
+    cv.add_argument(
+        "--method", default=DEFAULT_SURROGATE, choices=surrogate_names(), help="surrogate"
+    )
+    cv.add_argument("--train-sizes", default="32,64,128", help="comma-separated N values")
+    cv.add_argument("--repeats", type=int, default=10, help="random subsets per N")
+    cv.add_argument("--test", type=Path, action="append", default=[], metavar="RUNS2")
+    cv.set_defaults(func=surrogate_cv)
+
+    group = subparsers.add_parser("bench", help="benchmarks on existing run tables")
+    sub = group.add_subparsers(dest="bench_command", metavar="{replay}", required=True)
+    rp = sub.add_parser(
+        "replay",
+        help="replay an optimizer on a pool of finished runs: runs to the top 1%%, regret",
+    )
+    _common(rp)
+    rp.add_argument("--optimizer", default="bo", choices=OPTIMIZER_NAMES)
+    rp.add_argument("--surrogate", choices=surrogate_names(), help="surrogate (regmix, bo)")
+    rp.add_argument("--budget", type=int, default=64, help="runs per repeat")
+    rp.add_argument("--repeats", type=int, default=20)
+    rp.add_argument(
+        "--batch",
+        default="4",
+        help="runs asked per round after the initial design; 'all' = one shot (RegMix)",
+    )
+    rp.add_argument("--n-init", type=int, help="initial random runs (regmix, bo)")
+    rp.add_argument("--top-fraction", type=float, default=0.01)
+    rp.add_argument("--png", type=Path, help="regret plot (default: the --json path, .png)")
+    rp.set_defaults(func=bench_replay)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("runs", type=Path, metavar="RUNS", help="run table (.parquet)")
+    p.add_argument("--target", required=True, help="metric name or expression, e.g. 'mean(a, b)'")
+    p.add_argument("--maximize", action="store_true", help="higher target is better")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", type=Path, required=True, metavar="OUT", help="results file")
+
+
+def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except MixoptError as exc:
+            print(f"mixopt: error: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+
+    run.__doc__ = command.__doc__
+    run.__name__ = command.__name__
+    return run
+
+
+@_guarded
+def surrogate_cv(args: argparse.Namespace) -> int:
+    """``mixopt surrogate cv``: print and write the scores per train size."""
+    table = RunTable.read(args.runs)
+    X, y = table.weights(), table.target(args.target)
+    tests = {}
+    for path in args.test:
+        other = RunTable.read(path)
+        if other.domains != table.domains:
+            raise DataError(
+                f"test table {path} is over domains {list(other.domains)}, "
+                f"{args.runs} over {list(table.domains)}"
+            )
+        tests[path.stem] = (other.weights(table.domains), other.target(args.target))
+    result = cross_validate(
+        X,
+        y,
+        surrogate=args.method,
+        train_sizes=_sizes(args.train_sizes),
+        repeats=args.repeats,
+        seed=args.seed,
+        tests=tests or None,
+    )
+    result.update(runs_file=str(args.runs), target=args.target, maximize=args.maximize)
+    _write_json(args.json, result)
+    print(f"{args.method} on {args.runs} ({len(y)} runs), target {args.target}")
+    print(
+        f"{'N':>5} {'test':<16} {'rep':>3} {'spearman':>9} {'pearson':>9} {'mae':>9} {'fit s':>6}"
+    )
+    for s in result["summary"]:
+        print(
+            f"{s['size']:>5} {s['test']:<16} {s['repeats']:>3} {_pct(s['spearman_mean']):>9} "
+            f"{_pct(s['pearson_mean']):>9} {s['mae_mean']:>9.4f} {s['fit_seconds_mean']:>6.2f}"
+        )
+    print(f"wrote {args.json}")
+    return 0
+
+
+@_guarded
+def bench_replay(args: argparse.Namespace) -> int:
+    """``mixopt bench replay``: print and write runs-to-top and regret; plot the curves."""
+    table = RunTable.read(args.runs)
+    X, y = table.weights(), table.target(args.target)
+    params: dict[str, Any] = {}
+    if args.surrogate:
+        if args.optimizer == "random":
+            raise ConfigError("--surrogate does not apply to --optimizer random")
+        params["surrogate"] = args.surrogate
+    if args.n_init is not None:
+        if args.optimizer == "random":
+            raise ConfigError("--n-init does not apply to --optimizer random")
+        params["n_init"] = args.n_init
+    batch = _batch(args.batch)
+    result = replay(
+        X,
+        y,
+        domains=table.domains,
+        optimizer=args.optimizer,
+        budget=args.budget,
+        repeats=args.repeats,
+        seed=args.seed,
+        maximize=args.maximize,
+        batch=batch,
+        top_fraction=args.top_fraction,
+        optimizer_params=params,
+    )
+    result.update(runs_file=str(args.runs), target=args.target)
+    _write_json(args.json, result)
+    png = plot_regret(result, args.png or args.json.with_suffix(".png"))
+    s = result["summary"]
+    print(
+        f"{args.optimizer} on {args.runs} ({len(y)} runs; top {result['top_runs']} = "
+        f"{args.top_fraction:.0%}), budget {args.budget}, {args.repeats} repeats"
+    )
+    hits = [r["runs_to_top"] for r in result["per_repeat"]]
+    print("runs to top per repeat: " + " ".join("-" if h is None else str(h) for h in hits))
+    print(
+        f"median runs to top: {s['runs_to_top_median']:g} (misses count as budget + 1; "
+        f"hit rate {s['hit_rate']:.0%})"
+    )
+    for k, v in s["regret_median"].items():
+        print(f"median simple regret after {k:>3} runs: {v:.4f}")
+    print(f"wrote {args.json} and {png}")
+    return 0
+
+
+def _sizes(text: str) -> list[int]:
+    try:
+        return [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        raise ConfigError(f"--train-sizes expects integers like 32,64,128, got {text!r}") from None
+
+
+def _batch(text: str) -> int | None:
+    if text == "all":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"--batch expects an integer or 'all', got {text!r}") from None
+
+
+def _pct(v: float | None) -> str:
+    return "n/a" if v is None or math.isnan(v) else f"{100 * v:.1f}"
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=1, default=_jsonable) + "\n")
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -1,0 +1,298 @@
+"""Measuring surrogates and optimizers on existing runs.
+
+- ``cross_validate``: fit a surrogate on random subsets of N runs, score its predictions on the
+  held-out runs of the same table (or on separate test tables): Spearman, Pearson, MAE.
+- ``replay``: run an optimizer in pool mode on a table of finished runs, looking the results up
+  instead of training anything: runs until a pool top-1% mixture is run, simple regret.
+
+Both are deterministic for a given seed: every repeat draws from its own child of
+``numpy.random.SeedSequence(seed)``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.stats import pearsonr, spearmanr
+
+from mixtures.constraints import Bounds
+from mixtures.errors import ConfigError, DataError
+from mixtures.optimizers import make_optimizer
+from mixtures.surrogates import make_surrogate
+
+#: Fewest held-out runs a correlation is computed on.
+MIN_TEST_RUNS = 3
+
+
+def cross_validate(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    surrogate: str,
+    train_sizes: Sequence[int],
+    repeats: int,
+    seed: int,
+    tests: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    surrogate_params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Scores of ``surrogate`` trained on ``repeats`` random subsets of each size.
+
+    Without ``tests`` each subset is scored on the runs of ``X`` it does not contain (test
+    "holdout"); with ``tests`` (name -> (X, y)) on each of those instead. A size equal to the
+    number of runs has one distinct subset, so it is fitted once. Returns ``{"rows": [...],
+    "summary": [...], ...}``; a correlation is None when the predictions are constant (e.g.
+    LightGBM with too few runs to split).
+    """
+    X, y = _check_table(X, y, "runs")
+    n = X.shape[0]
+    sizes = _check_sizes(train_sizes, n=n, holdout=not tests)
+    if repeats < 1:
+        raise ConfigError(f"repeats must be >= 1, got {repeats}")
+    test_sets = {k: _check_table(*v, f"test {k!r}") for k, v in (tests or {}).items()}
+    params = dict(surrogate_params or {})
+    make_surrogate(surrogate, **params)  # unknown name or bad params fail before any work
+    rows: list[dict[str, Any]] = []
+    children = np.random.SeedSequence(seed).spawn(len(sizes))
+    for size, child in zip(sizes, children, strict=True):
+        rng = np.random.default_rng(child)
+        for rep in range(1 if size == n else repeats):
+            idx = np.sort(rng.choice(n, size=size, replace=False))
+            started = time.perf_counter()
+            model = make_surrogate(surrogate, random_state=seed + rep, **params)
+            model.fit(X[idx], y[idx])
+            fit_seconds = time.perf_counter() - started
+            targets = test_sets or {"holdout": (np.delete(X, idx, 0), np.delete(y, idx))}
+            for name, (Xt, yt) in targets.items():
+                scores = score(yt, model.predict(Xt))
+                rows.append(
+                    {
+                        "size": size,
+                        "repeat": rep,
+                        "test": name,
+                        **scores,
+                        "fit_seconds": fit_seconds,
+                    }
+                )
+    return {
+        "surrogate": surrogate,
+        "params": params,
+        "seed": seed,
+        "runs": n,
+        "train_sizes": sizes,
+        "repeats": repeats,
+        "rows": rows,
+        "summary": summarize_cv(rows),
+    }
+
+
+def score(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
+    """Spearman, Pearson (None for constant predictions) and mean absolute error."""
+    y_pred = np.asarray(y_pred, dtype=float)
+    constant = bool(np.ptp(y_pred) == 0.0)
+    return {
+        "spearman": None if constant else float(spearmanr(y_true, y_pred)[0]),
+        "pearson": None if constant else float(pearsonr(y_true, y_pred)[0]),
+        "mae": float(np.mean(np.abs(y_true - y_pred))),
+    }
+
+
+def summarize_cv(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and std of each score per (size, test); ``constant`` counts undefined correlations."""
+    out = []
+    keys = sorted({(r["size"], r["test"]) for r in rows}, key=lambda k: (k[0], k[1]))
+    for size, test in keys:
+        part = [r for r in rows if r["size"] == size and r["test"] == test]
+        entry: dict[str, Any] = {"size": size, "test": test, "repeats": len(part)}
+        for metric in ("spearman", "pearson", "mae"):
+            vals = np.array([r[metric] for r in part if r[metric] is not None], dtype=float)
+            entry[f"{metric}_mean"] = float(vals.mean()) if vals.size else None
+            entry[f"{metric}_std"] = float(vals.std()) if vals.size else None
+        entry["constant"] = sum(r["spearman"] is None for r in part)
+        entry["fit_seconds_mean"] = float(np.mean([r["fit_seconds"] for r in part]))
+        out.append(entry)
+    return out
+
+
+def replay(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    domains: Sequence[str],
+    optimizer: str,
+    budget: int,
+    repeats: int,
+    seed: int,
+    maximize: bool = False,
+    batch: int | None = 1,
+    top_fraction: float = 0.01,
+    regret_at: Sequence[int] = (16, 32, 64),
+    optimizer_params: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Replay ``optimizer`` on the pool of finished runs ``X`` (n, d) with results ``y`` (n,).
+
+    Each repeat builds a fresh optimizer in pool mode (its own seed), asks its initial design
+    (``n_init`` for model-based optimizers, else ``batch``), then asks ``batch`` at a time
+    (``batch`` None: everything left at once, RegMix's one shot) until ``budget`` runs, telling
+    it the pool's results. Reported per repeat and as medians: ``runs_to_top`` (1-based number
+    of runs until one of the ``ceil(top_fraction * n)`` best pool runs was run; None if never)
+    and the simple regret after each of ``regret_at`` runs.
+    """
+    X, y = _check_table(X, y, "pool")
+    n = X.shape[0]
+    if not 1 <= budget <= n:
+        raise ConfigError(f"budget must be between 1 and the pool size {n}, got {budget}")
+    if repeats < 1 or (batch is not None and batch < 1):
+        raise ConfigError(f"repeats and batch must be >= 1, got {repeats} and {batch}")
+    if not 0 < top_fraction < 1:
+        raise ConfigError(f"top_fraction must be in (0, 1), got {top_fraction}")
+    signed = -y if maximize else y
+    n_top = math.ceil(top_fraction * n)
+    top = set(np.argsort(signed, kind="stable")[:n_top].tolist())
+    per_repeat = []
+    for rep, child in enumerate(np.random.SeedSequence(seed).spawn(repeats)):
+        order = _replay_once(
+            X,
+            y,
+            domains=domains,
+            optimizer=optimizer,
+            budget=budget,
+            seed=int(child.generate_state(1)[0]),
+            maximize=maximize,
+            batch=batch,
+            params=dict(optimizer_params or {}),
+        )
+        best_so_far = np.minimum.accumulate(signed[order])  # (budget,)
+        hit = next((i + 1 for i, j in enumerate(order) if j in top), None)
+        per_repeat.append(
+            {
+                "repeat": rep,
+                "runs_to_top": hit,
+                "regret": {
+                    str(k): float(best_so_far[k - 1] - signed.min())
+                    for k in regret_at
+                    if k <= budget
+                },
+                "curve": (best_so_far - signed.min()).tolist(),
+                "order": [int(i) for i in order],
+            }
+        )
+    return {
+        "optimizer": optimizer,
+        "params": dict(optimizer_params or {}),
+        "pool": n,
+        "budget": budget,
+        "repeats": repeats,
+        "batch": batch,
+        "seed": seed,
+        "maximize": maximize,
+        "top_fraction": top_fraction,
+        "top_runs": n_top,
+        "per_repeat": per_repeat,
+        "summary": summarize_replay(per_repeat, budget=budget, regret_at=regret_at),
+    }
+
+
+def summarize_replay(
+    per_repeat: Sequence[Mapping[str, Any]], *, budget: int, regret_at: Sequence[int]
+) -> dict[str, Any]:
+    """Medians over repeats; a repeat that never hit the top counts as ``budget + 1`` runs."""
+    hits = [r["runs_to_top"] if r["runs_to_top"] is not None else budget + 1 for r in per_repeat]
+    return {
+        "runs_to_top_median": float(np.median(hits)),
+        "runs_to_top_mean": float(np.mean(hits)),
+        "hit_rate": float(np.mean([r["runs_to_top"] is not None for r in per_repeat])),
+        "regret_median": {
+            str(k): float(np.median([r["regret"][str(k)] for r in per_repeat]))
+            for k in regret_at
+            if k <= budget
+        },
+    }
+
+
+def plot_regret(result: Mapping[str, Any], path: str | Path) -> Path:
+    """PNG of the simple-regret curves of a ``replay`` result: every repeat and the median."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on servers
+    import matplotlib.pyplot as plt
+
+    curves = np.array([r["curve"] for r in result["per_repeat"]])  # (repeats, budget)
+    runs = np.arange(1, curves.shape[1] + 1)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for c in curves:
+        ax.plot(runs, c, color="tab:blue", alpha=0.2, lw=0.8)
+    ax.plot(runs, np.median(curves, axis=0), color="tab:blue", lw=2, label="median")
+    ax.set_xlabel("runs")
+    ax.set_ylabel("simple regret")
+    ax.set_yscale("symlog", linthresh=1e-3)
+    ax.set_title(f"{result['optimizer']} on a pool of {result['pool']} runs")
+    ax.legend()
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
+
+
+def _replay_once(
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    domains: Sequence[str],
+    optimizer: str,
+    budget: int,
+    seed: int,
+    maximize: bool,
+    batch: int | None,
+    params: dict[str, Any],
+) -> list[int]:
+    """Pool indices in the order the optimizer ran them."""
+    bounds = Bounds.unbounded(domains)
+    prior = X.mean(axis=0)  # unused in pool mode; the pool's mean is a valid stand-in
+    opt = make_optimizer(
+        optimizer,
+        domains=domains,
+        bounds=bounds,
+        prior=prior,
+        seed=seed,
+        pool=X,
+        maximize=maximize,
+        **params,
+    )
+    order: list[int] = []
+    first = getattr(opt, "n_init", batch or budget)
+    while len(order) < budget:
+        size = first if not order else (batch or budget)
+        asked = opt.ask(min(size, budget - len(order)))
+        idx = [opt.pool_index(m) for m in asked]
+        opt.tell(asked, y[idx])
+        order.extend(idx)
+    return order
+
+
+def _check_table(X: object, y: object, label: str) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(X, dtype=float)
+    target = np.asarray(y, dtype=float).ravel()
+    if arr.ndim != 2 or arr.shape[0] != target.shape[0]:
+        raise DataError(f"{label}: X {arr.shape} and y {target.shape} do not match")
+    if not (np.all(np.isfinite(arr)) and np.all(np.isfinite(target))):
+        raise DataError(f"{label}: weights and targets must be finite")
+    return arr, target
+
+
+def _check_sizes(sizes: Sequence[int], *, n: int, holdout: bool) -> list[int]:
+    out = sorted({int(s) for s in sizes})
+    if not out:
+        raise ConfigError("train_sizes is empty")
+    top = n - MIN_TEST_RUNS if holdout else n
+    bad = [s for s in out if not 2 <= s <= top]
+    if bad:
+        where = f"{n} runs minus {MIN_TEST_RUNS} held out" if holdout else f"{n} runs"
+        raise ConfigError(f"train sizes {bad} out of range: need 2 <= size <= {top} ({where})")
+    return out

@@ -1,0 +1,142 @@
+"""Bayesian optimization: BoTorch GP + qLogNoisyExpectedImprovement over a candidate set.
+
+The acquisition is maximized over a discrete candidate set, not with ``optimize_acqf``'s
+gradient steps under a simplex equality constraint: the GP works on ``sqrt(weights)``, whose
+gradient is infinite on the simplex faces where good mixtures often lie (weights of 0), and the
+candidates (prior draws plus Dirichlet perturbations of the best observations, projected onto the
+bounded simplex) are feasible by construction. Batches are built greedily (BoTorch's
+``optimize_acqf_discrete``: each pick conditions on the earlier ones as pending points). Pool
+mode uses the unused pool members as the candidate set, so nothing is proposed twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.objective import ScalarizedPosteriorTransform
+from botorch.optim import optimize_acqf_discrete
+from botorch.sampling import SobolQMCNormalSampler
+
+from mixtures.constraints import Bounds
+from mixtures.errors import ConfigError
+from mixtures.mixture import Mixture
+from mixtures.optimizers.base import Optimizer
+from mixtures.sampling import project_to_bounds, sample_mixtures
+from mixtures.surrogates import GPSurrogate, make_surrogate
+from mixtures.surrogates.base import featurize
+from mixtures.surrogates.gp import torch_threads
+
+
+class BOOptimizer(Optimizer):
+    """Batch BO; ``surrogate`` must name a GP surrogate (``"gp"``, whose BoTorch model is used).
+
+    With fewer than ``n_init`` observations ``ask`` returns random prior draws (pool mode:
+    random pool members). ``n_candidates`` prior draws plus ``n_local`` perturbations of each of
+    the ``n_best`` best observations form the candidate set outside pool mode; ``concentration``
+    sets how tight the perturbations are (Dirichlet(concentration * best + 0.01)).
+    """
+
+    def __init__(
+        self,
+        *,
+        domains: Sequence[str],
+        bounds: Bounds,
+        prior: np.ndarray,
+        seed: int,
+        surrogate: str = "gp",
+        surrogate_params: dict[str, Any] | None = None,
+        pool: np.ndarray | None = None,
+        maximize: bool = False,
+        n_init: int = 4,
+        n_candidates: int = 5_000,
+        n_best: int = 5,
+        n_local: int = 200,
+        concentration: float = 100.0,
+        mc_samples: int = 64,
+    ) -> None:
+        super().__init__(
+            domains=domains, bounds=bounds, prior=prior, seed=seed, pool=pool, maximize=maximize
+        )
+        self.surrogate = surrogate
+        self.surrogate_params = dict(surrogate_params or {})
+        if not isinstance(make_surrogate(surrogate, **self.surrogate_params), GPSurrogate):
+            raise ConfigError(f"bo needs a GP surrogate (e.g. 'gp'), got {surrogate!r}")
+        if n_init < 2:
+            raise ConfigError(f"bo needs n_init >= 2 to fit its first GP, got {n_init}")
+        self.n_init = n_init
+        self.n_candidates = n_candidates
+        self.n_best = n_best
+        self.n_local = n_local
+        self.concentration = concentration
+        self.mc_samples = mc_samples
+
+    def fit_surrogate(self) -> GPSurrogate:
+        """The GP fitted on all observations (on the minimized scale)."""
+        X, y = self.observed_arrays()
+        model = make_surrogate(self.surrogate, random_state=self.seed, **self.surrogate_params)
+        return model.fit(X, self._signed(y))
+
+    def _candidates(self, n: int) -> np.ndarray:
+        draws = sample_mixtures(
+            max(self.n_candidates, 4 * n), prior=self.prior, bounds=self.bounds, rng=self.rng
+        )
+        if self.n_observations == 0:
+            return self._drop_known(draws)
+        X, y = self.observed_arrays()
+        best = X[np.argsort(self._signed(y), kind="stable")[: self.n_best]]
+        local = [
+            self.rng.dirichlet(self.concentration * row + 0.01, size=self.n_local) for row in best
+        ]
+        around = project_to_bounds(np.vstack(local), self.bounds)
+        return self._drop_known(np.vstack([draws, around]))
+
+    def _choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
+        if self.n_observations < self.n_init:
+            return self.rng.choice(candidates.shape[0], size=n, replace=False)
+        gp = self.fit_surrogate()
+        feats = torch.as_tensor(featurize(candidates, gp.features), dtype=torch.float64)
+        acq = self._acquisition(gp)
+        with torch.random.fork_rng(), torch_threads(gp.threads):
+            torch.manual_seed(self.seed)
+            picked, _ = optimize_acqf_discrete(acq, q=n, choices=feats, unique=True)
+        # Map the chosen feature rows back to candidate rows (exact copies of rows of ``feats``).
+        lookup = {tuple(row.tolist()): i for i, row in enumerate(feats)}
+        return np.array([lookup[tuple(row.tolist())] for row in picked], dtype=int)
+
+    def _acquisition(self, gp: GPSurrogate) -> qLogNoisyExpectedImprovement:
+        X, _ = self.observed_arrays()
+        baseline = torch.as_tensor(featurize(X, gp.features), dtype=torch.float64)
+        # The GP models the minimized value (log-transformed or not); BoTorch maximizes, so the
+        # posterior is negated. exp() of a log target is monotone, so improvement in the model's
+        # scale ranks candidates as improvement in the target would.
+        negate = ScalarizedPosteriorTransform(weights=torch.tensor([-1.0], dtype=torch.float64))
+        sampler = SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=self.seed)
+        return qLogNoisyExpectedImprovement(
+            model=gp.model_,
+            X_baseline=baseline,
+            sampler=sampler,
+            posterior_transform=negate,
+            prune_baseline=True,
+        )
+
+    def recommend(self) -> tuple[Mixture, float, float | None]:
+        """The best predicted mixture (posterior mean) among the observed ones, the pool (pool
+        mode) or fresh candidates, with its predicted value and std."""
+        gp = self.fit_surrogate()
+        X, _ = self.observed_arrays()
+        if self.pool is not None:
+            options = np.vstack([X, self.pool])
+        else:
+            rng = np.random.default_rng([self.seed, self.n_observations, 1])
+            draws = sample_mixtures(
+                self.n_candidates, prior=self.prior, bounds=self.bounds, rng=rng
+            )
+            options = np.vstack([X, draws])
+        mean, std = gp.predict(options, return_std=True)
+        i = int(np.argmin(mean))
+        sign = -1.0 if self.maximize else 1.0
+        return self._mixture(options[i]), sign * float(mean[i]), float(std[i])

@@ -1,0 +1,75 @@
+"""Surrogates of the target as a function of mixture weights, with the scikit-learn API.
+
+``make_surrogate(name, random_state=..., **params)`` builds one by name:
+
+===============  ==============================================================================
+``ridge``        ridge on sqrt(weights), log target, penalty by leave-one-out
+``lightgbm``     LightGBM with small-data settings (splits from 16 runs)
+``regmix_lgbm``  LightGBM with RegMix's released settings on raw weights (the baseline)
+``gp``           BoTorch GP, RBF-ARD on sqrt(weights) (Hellinger), log target; has a std
+``mixing_law``   Data Mixing Laws' ``c + k exp(t . r)``
+``loglinear``    ``log L = a + t . r``
+``ensemble``     mean of ``gp`` and ``mixing_law`` (the default); has a std
+===============  ==============================================================================
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mixtures.errors import ConfigError
+from mixtures.surrogates.base import Surrogate
+from mixtures.surrogates.ensemble import EnsembleSurrogate
+from mixtures.surrogates.gp import GPSurrogate
+from mixtures.surrogates.lightgbm import LightGBMSurrogate
+from mixtures.surrogates.mixing_law import MixingLawSurrogate
+from mixtures.surrogates.ridge import RidgeSurrogate
+
+#: The surrogate ``optimize_mixture`` and the optimizers use unless told otherwise.
+DEFAULT_SURROGATE = "ensemble"
+
+
+def surrogate_names() -> tuple[str, ...]:
+    """Every name ``make_surrogate`` accepts."""
+    return tuple(_presets())
+
+
+def make_surrogate(name: str, *, random_state: int | None = None, **params: Any) -> Surrogate:
+    """A fresh, unfitted surrogate by ``name``; ``params`` override its preset settings."""
+    presets = _presets()
+    if name not in presets:
+        raise ConfigError(f"unknown surrogate {name!r}; expected one of {sorted(presets)}")
+    cls, preset = presets[name]
+    try:
+        return cls(**{**preset, **params}, random_state=random_state)
+    except TypeError as exc:
+        message = f"surrogate {name!r}: invalid parameters {sorted(params)}: {exc}"
+        raise ConfigError(message) from exc
+
+
+def _presets() -> dict[str, tuple[type[Surrogate], dict[str, Any]]]:
+    return {
+        "ridge": (RidgeSurrogate, {}),
+        "lightgbm": (LightGBMSurrogate, {}),
+        "regmix_lgbm": (
+            LightGBMSurrogate,
+            {"preset": "regmix", "features": "x", "log_target": False},
+        ),
+        "gp": (GPSurrogate, {}),
+        "mixing_law": (MixingLawSurrogate, {"form": "exp"}),
+        "loglinear": (MixingLawSurrogate, {"form": "loglinear"}),
+        "ensemble": (EnsembleSurrogate, {}),
+    }
+
+
+__all__ = [
+    "DEFAULT_SURROGATE",
+    "EnsembleSurrogate",
+    "GPSurrogate",
+    "LightGBMSurrogate",
+    "MixingLawSurrogate",
+    "RidgeSurrogate",
+    "Surrogate",
+    "make_surrogate",
+    "surrogate_names",
+]

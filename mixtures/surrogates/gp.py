@@ -1,0 +1,94 @@
+"""Gaussian process (BoTorch ``SingleTaskGP``, float64) on square-rooted weights.
+
+On ``sqrt(w)`` the RBF kernel is a function of the Hellinger distance between mixtures (see
+``base``), with one length scale per domain (ARD). BoTorch's default priors (length scales
+log-normal, scaled with the dimension) keep 17-64 length scales sensible from 16 runs up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Literal
+
+import numpy as np
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP
+from botorch.models.transforms import Standardize
+from gpytorch.kernels import MaternKernel, ScaleKernel
+from gpytorch.mlls import ExactMarginalLogLikelihood
+
+from mixtures.surrogates.base import Features, Surrogate
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (None: leave as is), then restore."""
+    if n is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+class GPSurrogate(Surrogate):
+    """Exact GP regression; ``predict(X, return_std=True)`` gives the latent posterior std.
+
+    ``kernel``: "rbf" (BoTorch's default ARD RBF with dimension-scaled priors) or "matern"
+    (Matern 5/2, ARD). ``max_iter`` caps the L-BFGS iterations of the marginal-likelihood fit
+    (100 reaches the default fit's ranking quality at a fifth of its time, docs/decisions/a2.md).
+    ``threads`` sets torch's intra-op threads during fit and predict, restored afterwards: the
+    matrices are small, and several threads on a shared 2-core machine made fits 5-10x slower.
+    ``random_state`` seeds the (rare) random restarts of the hyper-parameter
+    fit inside a forked torch RNG, so global torch state is untouched.
+    """
+
+    has_std = True
+
+    def __init__(
+        self,
+        *,
+        kernel: Literal["rbf", "matern"] = "rbf",
+        max_iter: int = 100,
+        threads: int | None = 1,
+        features: Features = "sqrt",
+        log_target: bool | Literal["auto"] = "auto",
+        random_state: int | None = None,
+    ) -> None:
+        self.kernel = kernel
+        self.max_iter = max_iter
+        self.threads = threads
+        self.features = features
+        self.log_target = log_target
+        self.random_state = random_state
+
+    def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
+        train_x = torch.as_tensor(F, dtype=torch.float64)  # (n, d)
+        train_y = torch.as_tensor(z, dtype=torch.float64).unsqueeze(-1)  # (n, 1)
+        covar = None
+        if self.kernel == "matern":
+            covar = ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=F.shape[1]))
+        with torch.random.fork_rng(), torch_threads(self.threads):
+            torch.manual_seed(0 if self.random_state is None else int(self.random_state))
+            model = SingleTaskGP(
+                train_x, train_y, covar_module=covar, outcome_transform=Standardize(m=1)
+            )
+            mll = ExactMarginalLogLikelihood(model.likelihood, model)
+            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.max_iter}})
+        model.eval()
+        self.model_ = model
+
+    def _predict(self, F: np.ndarray, return_std: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        x = torch.as_tensor(F, dtype=torch.float64)
+        with torch.no_grad(), torch_threads(self.threads):
+            post = self.model_.posterior(x)
+            mean = post.mean.squeeze(-1).numpy().copy()
+            std = None
+            if return_std:
+                std = post.variance.clamp_min(0).sqrt().squeeze(-1).numpy().copy()
+        return mean, std

@@ -1,0 +1,66 @@
+"""`mixopt status`: counts by status, planned runs, best run and chosen mixture from files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+
+from flows.cli import main
+from flows.cli_status import format_status, summarize_experiment
+from mixtures.errors import DataError
+from proxies.sweep import RUN_META_SCHEMA
+
+
+def _record(run_id: str, status: str) -> dict:
+    return {"run_id": run_id, "spec": {}, "result": {"status": status, "val_loss": {}}}
+
+
+def _experiment(root: Path) -> Path:
+    exp = root / "exp"
+    (exp / "proxy_runs").mkdir(parents=True)
+    (exp / "config.yaml").write_text(yaml.safe_dump({"sweep": {"n_runs": 4}}))
+    for run_id, status in [("a1", "ok"), ("b2", "ok"), ("c3", "failed"), ("d4", "diverged")]:
+        (exp / "proxy_runs" / f"{run_id}.json").write_text(json.dumps(_record(run_id, status)))
+    rows = [
+        {"run_id": "a1", "label": "mix000", "status": "ok", "target": 3.5},
+        {"run_id": "b2", "label": "uniform", "status": "ok", "target": 3.2},
+        {"run_id": "c3", "label": "mix001", "status": "failed", "target": None},
+    ]
+    pl.DataFrame(rows).with_columns(
+        *[pl.lit(None, dtype=t).alias(c) for c, t in RUN_META_SCHEMA.items() if c not in rows[0]]
+    ).select(list(RUN_META_SCHEMA)).cast(RUN_META_SCHEMA).write_parquet(exp / "runs_meta.parquet")
+    return exp
+
+
+def test_summary_counts_statuses_and_finds_the_best_run(tmp_path) -> None:
+    summary = summarize_experiment(_experiment(tmp_path))
+    assert summary["planned"] == 6  # 4 sampled + uniform + natural
+    assert summary["records"] == 4
+    assert summary["status"] == {"ok": 2, "failed": 1, "diverged": 1}
+    assert summary["best"] == {"label": "uniform", "run_id": "b2", "target": 3.2}
+    text = format_status(summary)
+    assert "4 recorded of 6 planned: 2 ok, 1 failed, 1 diverged" in text
+    assert "best measured: uniform b2 3.2000" in text
+
+
+def test_chosen_mixture_is_shown_when_present(tmp_path, capsys) -> None:
+    exp = _experiment(tmp_path)
+    chosen = {"mixture": {"a": 0.25, "b": 0.75}, "predicted": 3.1, "surrogate": "ridge"}
+    (exp / "chosen.json").write_text(json.dumps(chosen))
+    assert main(["status", str(exp)]) == 0
+    out = capsys.readouterr().out
+    assert "chosen mixture: b=0.750, a=0.250" in out
+    assert "predicted target: 3.1000 (ridge)" in out
+    assert main(["status", str(exp), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["status"]["ok"] == 2
+
+
+def test_not_an_experiment_folder_is_a_clear_error(tmp_path, capsys) -> None:
+    with pytest.raises(DataError, match="not an experiment folder"):
+        summarize_experiment(tmp_path)
+    assert main(["status", str(tmp_path / "missing")]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -1,0 +1,90 @@
+"""``mixopt surrogate cv`` and ``mixopt bench replay`` on a small slice of RegMix's runs."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+from pathlib import Path
+
+import pytest
+
+from flows import cli_surrogate
+from mixtures.importers import import_regmix
+
+REGMIX = Path(__file__).resolve().parents[2] / "data" / "regmix"
+PILE_CC = "metric/the_pile_pile_cc_val_loss"
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="mixopt")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli_surrogate.register(sub)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+@pytest.fixture(scope="module")
+def tables(tmp_path_factory) -> tuple[Path, Path]:
+    """60 training runs and 20 test runs of RegMix's 1M models, as run tables."""
+    root = tmp_path_factory.mktemp("regmix")
+    train = import_regmix(REGMIX / "train_mixture_1m.csv", REGMIX / "train_pile_loss_1m.csv")
+    test = import_regmix(REGMIX / "test_mixture_1m.csv", REGMIX / "test_pile_loss_1m.csv")
+    a = train.table.select(train.table.run_ids[:60]).write(root / "train.parquet")
+    b = test.table.select(test.table.run_ids[:20]).write(root / "test.parquet")
+    return a, b
+
+
+def test_cv_prints_and_writes_scores(tables, tmp_path, capsys) -> None:
+    train, test = tables
+    out = tmp_path / "cv.json"
+    argv = ["surrogate", "cv", str(train), "--target", PILE_CC, "--method", "ridge",
+            "--train-sizes", "16,32", "--repeats", "2", "--test", str(test),
+            "--json", str(out)]  # fmt: skip
+    assert _main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["surrogate"] == "ridge" and data["runs"] == 60
+    assert [(s["size"], s["test"], s["repeats"]) for s in data["summary"]] == [
+        (16, "test", 2),
+        (32, "test", 2),
+    ]
+    assert data["summary"][1]["spearman_mean"] > 0.7  # ridge on sqrt weights ranks well at 32
+    assert "spearman" in capsys.readouterr().out
+
+
+def test_replay_prints_and_writes_runs_to_top(tables, tmp_path, capsys) -> None:
+    train, _ = tables
+    out = tmp_path / "replay.json"
+    argv = ["bench", "replay", str(train), "--target", PILE_CC, "--optimizer", "regmix",
+            "--surrogate", "ridge", "--n-init", "8", "--batch", "all", "--budget", "20",
+            "--repeats", "3", "--top-fraction", "0.05", "--json", str(out)]  # fmt: skip
+    assert _main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["pool"] == 60 and data["top_runs"] == 3 and len(data["per_repeat"]) == 3
+    assert all(len(r["order"]) == 20 for r in data["per_repeat"])
+    assert set(data["summary"]["regret_median"]) == {"16"}
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+    assert "median runs to top" in capsys.readouterr().out
+
+
+def test_bad_input_exits_2_with_a_message(tables, tmp_path, capsys) -> None:
+    train, _ = tables
+    argv = ["surrogate", "cv", str(train), "--target", "metric/nope", "--method", "ridge",
+            "--json", str(tmp_path / "x.json")]  # fmt: skip
+    assert _main(argv) == 2
+    assert "unknown metric 'metric/nope'" in capsys.readouterr().err
+    argv = ["bench", "replay", str(train), "--target", PILE_CC, "--optimizer", "random",
+            "--budget", "500", "--json", str(tmp_path / "y.json")]  # fmt: skip
+    assert _main(argv) == 2
+    assert "budget must be between 1 and the pool size 60" in capsys.readouterr().err
+    missing = tmp_path / "missing.parquet"
+    assert _main(["surrogate", "cv", str(missing), "--target", PILE_CC, "--json", "z"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_cli_module_does_not_import_prefect() -> None:
+    # Static check of this module's own imports; tests/test_purity.py covers mixtures/ itself.
+    tree = ast.parse(Path(cli_surrogate.__file__).read_text())
+    names = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
+    names += [n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)]
+    assert names and not [m for m in names if m.split(".")[0] in {"prefect", "tasks"}]

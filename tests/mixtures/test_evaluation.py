@@ -1,0 +1,84 @@
+"""Cross-validation over train sizes and pool replay, on synthetic runs."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mixtures.errors import ConfigError
+from mixtures.evaluation import cross_validate, plot_regret, replay, score
+
+DOMAINS = ("a", "b", "c", "d")
+
+
+def pool(n: int = 60, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    X = np.random.default_rng(seed).dirichlet(np.full(4, 0.8), size=n)
+    return X, 2.0 + np.exp(X @ np.array([-1.5, 0.0, 0.5, 1.0]))
+
+
+def test_cross_validate_scores_each_size_on_held_out_runs() -> None:
+    X, y = pool()
+    out = cross_validate(X, y, surrogate="ridge", train_sizes=[10, 30], repeats=3, seed=0)
+    assert [(s["size"], s["test"], s["repeats"]) for s in out["summary"]] == [
+        (10, "holdout", 3),
+        (30, "holdout", 3),
+    ]
+    big = out["summary"][1]
+    assert big["spearman_mean"] > 0.95 and big["mae_mean"] < 0.15  # losses span 2.3-4.7
+    again = cross_validate(X, y, surrogate="ridge", train_sizes=[10, 30], repeats=3, seed=0)
+    assert again["rows"][0]["spearman"] == out["rows"][0]["spearman"]
+
+
+def test_cross_validate_on_test_sets_fits_the_full_size_once() -> None:
+    X, y = pool()
+    Xt, yt = pool(30, seed=1)
+    out = cross_validate(
+        X, y, surrogate="ridge", train_sizes=[60], repeats=5, seed=0, tests={"t": (Xt, yt)}
+    )
+    assert len(out["rows"]) == 1 and out["rows"][0]["test"] == "t"
+
+
+def test_cross_validate_rejects_bad_sizes() -> None:
+    X, y = pool(20)
+    with pytest.raises(ConfigError, match=r"train sizes \[18\] out of range"):
+        cross_validate(X, y, surrogate="ridge", train_sizes=[18], repeats=1, seed=0)
+    with pytest.raises(ConfigError, match="unknown surrogate"):
+        cross_validate(X, y, surrogate="nope", train_sizes=[5], repeats=1, seed=0)
+
+
+def test_score_marks_constant_predictions() -> None:
+    s = score(np.array([1.0, 2.0, 3.0]), np.array([5.0, 5.0, 5.0]))
+    assert s["spearman"] is None and s["pearson"] is None and s["mae"] == pytest.approx(3.0)
+
+
+def test_replay_counts_runs_to_top_and_regret(tmp_path) -> None:
+    X, y = pool(100)
+    rnd = replay(X, y, domains=DOMAINS, optimizer="random", budget=40, repeats=4, seed=0, batch=5)
+    assert rnd["top_runs"] == 1 and len(rnd["per_repeat"]) == 4
+    for r in rnd["per_repeat"]:
+        order = r["order"]
+        assert len(order) == len(set(order)) == 40
+        best = np.argmin(y)
+        assert r["runs_to_top"] == (order.index(best) + 1 if best in order else None)
+        assert r["regret"]["16"] == pytest.approx(y[order[:16]].min() - y.min())
+    model = replay(
+        X,
+        y,
+        domains=DOMAINS,
+        optimizer="regmix",
+        budget=30,
+        repeats=4,
+        seed=0,
+        batch=None,
+        top_fraction=0.05,
+        optimizer_params={"surrogate": "ridge", "n_init": 10},
+    )
+    assert model["summary"]["runs_to_top_median"] <= 12  # one shot right after 10 random runs
+    png = plot_regret(model, tmp_path / "regret.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_replay_validates_budget() -> None:
+    X, y = pool(10)
+    with pytest.raises(ConfigError, match="budget must be between 1 and the pool size 10"):
+        replay(X, y, domains=DOMAINS, optimizer="random", budget=11, repeats=1, seed=0)

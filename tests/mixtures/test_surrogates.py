@@ -1,0 +1,104 @@
+"""Surrogates recover known synthetic laws from Dirichlet samples and follow the sklearn API."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from mixtures.errors import ConfigError, DataError
+from mixtures.surrogates import make_surrogate, surrogate_names
+
+D = 5
+T = np.array([-2.0, -0.5, 0.0, 0.7, 1.5])
+
+
+def law(X: np.ndarray) -> np.ndarray:
+    """A Data-Mixing-Laws loss: 2 + 1.5 * exp(t . r)."""
+    return 2.0 + 1.5 * np.exp(X @ T)
+
+
+def dirichlet(n: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).dirichlet(np.full(D, 0.7), size=n)
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    X, Xt = dirichlet(48, 0), dirichlet(200, 1)
+    noise = np.random.default_rng(2).normal(0, 0.005, size=48)
+    return X, law(X) + noise, Xt, law(Xt)
+
+
+FAST = ["ridge", "lightgbm", "mixing_law", "loglinear", "gp"]
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_ranks_unseen_mixtures_of_a_known_law(name, data) -> None:
+    X, y, Xt, yt = data
+    model = make_surrogate(name, random_state=0)
+    assert model.fit(X, y) is model
+    rho = spearmanr(model.predict(Xt), yt)[0]
+    assert rho > {"lightgbm": 0.8, "loglinear": 0.9}.get(name, 0.95), (name, rho)
+
+
+def test_mixing_law_recovers_its_parameters(data) -> None:
+    X, y, _, _ = data
+    model = make_surrogate("mixing_law").fit(X, y)
+    # exponents are identified up to a constant shift (weights sum to 1): compare differences
+    np.testing.assert_allclose(np.diff(model.t_), np.diff(T), atol=0.1)
+    np.testing.assert_allclose(model.c_, 2.0, atol=0.1)
+
+
+def test_gp_std_is_small_at_data_and_larger_far_away(data) -> None:
+    X, y, _, _ = data
+    model = make_surrogate("gp", random_state=0).fit(X, y)
+    mean, std = model.predict(X[:5], return_std=True)
+    np.testing.assert_allclose(mean, y[:5], atol=0.05)
+    corner = np.eye(D)[:1]  # a vertex: far from the Dirichlet(0.7) cloud
+    assert model.predict(corner, return_std=True)[1][0] > 2 * std.mean()
+
+
+def test_ensemble_weights_members_by_cross_validation(data) -> None:
+    X, y, Xt, yt = data
+    # ridge instead of the default GP member keeps this test fast; the weighting is the same
+    model = make_surrogate("ensemble", members=("ridge", "mixing_law"), random_state=0).fit(X, y)
+    assert model.weights_.shape == (2,) and np.isclose(model.weights_.sum(), 1.0)
+    # the data follow the exp law exactly, so cross-validation must favour that member
+    assert model.weights_[1] > model.weights_[0]
+    mean, std = model.predict(Xt, return_std=True)
+    assert spearmanr(mean, yt)[0] > 0.95 and np.all(std > 0)
+
+
+def test_regmix_lightgbm_makes_no_split_below_40_runs(data) -> None:
+    X, y, Xt, _ = data
+    small = make_surrogate("regmix_lgbm").fit(X[:30], y[:30])
+    assert np.ptp(small.predict(Xt)) == 0.0  # min_child_samples=20: RegMix's settings stall
+    assert np.ptp(make_surrogate("lightgbm").fit(X[:16], y[:16]).predict(Xt)) > 0
+
+
+def test_same_seed_same_predictions(data) -> None:
+    X, y, Xt, _ = data
+    a = make_surrogate("gp", random_state=3, max_iter=30).fit(X[:20], y[:20]).predict(Xt)
+    b = make_surrogate("gp", random_state=3, max_iter=30).fit(X[:20], y[:20]).predict(Xt)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_registry_and_errors(data) -> None:
+    X, y, _, _ = data
+    assert {"ridge", "lightgbm", "gp", "mixing_law", "loglinear", "ensemble"} <= set(
+        surrogate_names()
+    )
+    with pytest.raises(ConfigError, match="unknown surrogate 'forest'"):
+        make_surrogate("forest")
+    with pytest.raises(ConfigError, match="invalid parameters"):
+        make_surrogate("ridge", depth=3)
+    with pytest.raises(DataError, match="not fitted"):
+        make_surrogate("ridge").predict(X)
+    with pytest.raises(DataError, match="3 rows but y has 2"):
+        make_surrogate("ridge").fit(X[:3], y[:2])
+    with pytest.raises(DataError, match="non-finite value at position 1"):
+        make_surrogate("ridge").fit(X[:3], [1.0, np.nan, 2.0])
+    with pytest.raises(DataError, match="model was fit on 5"):
+        make_surrogate("ridge").fit(X, y).predict(X[:, :4])
+    with pytest.raises(DataError, match="no predictive std"):
+        make_surrogate("ridge").fit(X, y).predict(X, return_std=True)
