@@ -8,7 +8,8 @@ simple regret after 16/32/64 runs.
 - random: uniform pool members, budget = the whole pool, so its median is not cut off;
 - regmix: RegMix one shot: 32 random runs, fit the surrogate (default ensemble), then the
   remaining 32 runs in predicted order;
-- bo: 4 random runs, then rounds of q = 4 chosen by qLogNoisyExpectedImprovement on the GP.
+- bo: 4 random runs, then rounds of q = 4 chosen by qLogNoisyExpectedImprovement on the GP;
+- bo_q2: the same with q = 2 and a budget of 24 (regret after 16 runs only).
 
     .venv/bin/python benchmarks/replay.py [--only bo] [--repeats 20]
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -37,6 +39,8 @@ METHODS: dict[str, tuple[str, int | None, int | None, dict[str, Any]]] = {
     "random": ("random", None, 64, {}),
     "regmix": ("regmix", 64, None, {"n_init": 32}),
     "bo": ("bo", 64, 4, {"n_init": 4}),
+    # smaller batches: more rounds (GP refits) for the same runs; budget 24 keeps it affordable
+    "bo_q2": ("bo", 24, 2, {"n_init": 4}),
 }
 
 
@@ -94,17 +98,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=RESULTS / "replay.json")
+    p.add_argument("--render-only", action="store_true", help="rewrite the .md from the JSON")
     args = p.parse_args(argv)
-    results = run(args.only.split(","), args.repeats, args.seed)
-    for res in results.values():  # the per-run order and curves stay in the JSON only
+    command = "python benchmarks/replay.py " + " ".join(argv or sys.argv[1:])
+    results = {} if args.render_only else run(args.only.split(","), args.repeats, args.seed)
+    for res in results.values():  # the curves stay out of the file; the order is kept
         res["per_repeat"] = [
             {k: v for k, v in r.items() if k != "curve"} for r in res["per_repeat"]
         ]
+        res["command"] = command
+        res["date"] = datetime.now(UTC).isoformat(timespec="seconds")
+        res["load_1min_at_end"] = os.getloadavg()[0]
     merged = json.loads(args.out.read_text())["results"] if args.out.exists() else {}
     merged.update(results)
     ordered = {k: merged[k] for k in METHODS if k in merged}
     meta = {
-        "command": "python benchmarks/replay.py " + " ".join(argv or sys.argv[1:]),
+        "command": command,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "target": TARGET,
@@ -117,9 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     md = [
         "# Optimizer replay on RegMix's 768-run pool",
         "",
-        f"Command: `{meta['command']}` (last run; rows merge earlier runs by method)  ",
-        f"Date: {meta['date']}; machine: {m['nproc']} cores, {m['cpu']}, "
-        f"1-min load at the end {m['load_1min_at_end']:.1f} (the machine is shared)",
+        *(
+            f"- {k}: `{v.get('command', '?')}`, finished {v.get('date', '?')}, "
+            f"1-min load then {v.get('load_1min_at_end', float('nan')):.1f}"
+            for k, v in ordered.items()
+        ),
+        "",
+        f"Machine: {m['nproc']} cores, {m['cpu']}, shared with other jobs (wall times vary).",
         "",
         f"Target {TARGET}; top 1% = 8 runs. Misses count as budget + 1 in the median.",
         "",

@@ -209,7 +209,10 @@ class Optimizer:
     ) -> tuple[list[np.ndarray], list[float]]:
         if isinstance(mixtures, Mixture) or not isinstance(mixtures, Sequence):
             raise DataError(f"{where}: mixtures must be a sequence of Mixture, got {mixtures!r}")
-        vals = [v for v in np.asarray(values, dtype=float).ravel()]
+        try:
+            vals = [float(v) for v in np.asarray(values, dtype=float).ravel()]
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{where}: values must be numbers, got {values!r}") from exc
         if len(mixtures) != len(vals):
             raise DataError(f"{where}: {len(mixtures)} mixtures but {len(vals)} values")
         rows = []

@@ -48,6 +48,8 @@ def test_tell_validates_lengths_values_and_origin() -> None:
     asked = opt.ask(3)
     with pytest.raises(DataError, match="3 mixtures but 2 values"):
         opt.tell(asked, [1.0, 2.0])
+    with pytest.raises(DataError, match="values must be numbers"):
+        opt.tell(asked, ["x", 1.0, 2.0])
     with pytest.raises(DataError, match="value 1 is nan"):
         opt.tell(asked, [1.0, float("nan"), 2.0])
     stranger = Mixture.uniform(DOMAINS)
