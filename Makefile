@@ -6,7 +6,6 @@ BIN := $(VENV)/bin
 export PREFECT_HOME ?= $(CURDIR)/.prefect
 export DO_NOT_TRACK := 1
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
-export OMP_WAIT_POLICY ?= PASSIVE
 CONFIG ?= configs/demo.yaml
 
 .PHONY: venv demo test test-fast lint clean-runs

@@ -121,9 +121,14 @@ class SearchConfig(_Strict):
     method: Literal["regmix", "bo"] = Field(
         "regmix", description="regmix: fit, simulate, average the top-k; bo: Bayesian rounds"
     )
-    surrogate: SurrogateName = Field("lightgbm", description="surrogate that drives the choice")
+    surrogate: SurrogateName | Literal["auto"] = Field(
+        "auto",
+        description="surrogate that drives the choice; auto = the one of `compare` with "
+        "the best cross-validated Spearman on this experiment's runs (ties: first listed)",
+    )
     compare: list[SurrogateName] = Field(
-        default_factory=lambda: ["ridge", "lightgbm"],
+        default_factory=lambda: ["ridge", "lightgbm", "gp", "ensemble"],
+        min_length=1,
         description="surrogates whose cross-validated quality is reported",
     )
     cv_folds: int = Field(5, ge=2, description="folds of the leak-free cross-validation")

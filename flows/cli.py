@@ -19,10 +19,6 @@ def _env_defaults() -> None:
     # The temporary local server can take more than Prefect's default 20 s to start on a busy
     # 2-core machine; waiting longer beats failing the whole run.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    # OpenMP threads that spin at barriers collapse when another process shares the cores (a
-    # proxy run measured 8x slower beside one busy process); passive waiting keeps it ~1x.
-    # Must be set before torch is imported.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def _config(args: argparse.Namespace):

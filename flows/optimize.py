@@ -35,7 +35,7 @@ def optimize_mixture(config: ExperimentConfig, experiment_dir_path: str | None =
             labels |= run_sweep(config, proposals, tokens_dir, store)
             tables = collect_runs_task(config, plan, store, str(Path(exp) / "runs"), labels)
     quality = surrogate_quality_task(config, plan, tables["table"], exp)
-    chosen = choose_mixture_task(config, plan, tables["table"], exp)
+    chosen = choose_mixture_task(config, plan, tables["table"], exp, quality)
     export_mixture_task(config, plan, chosen, exp)
     comparison = []
     if config.target_run.enabled:

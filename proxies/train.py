@@ -66,6 +66,13 @@ class TrainResult:
         return asdict(self)
 
 
+def set_torch_threads(n: int) -> None:
+    """Size torch's intra-op thread pool (process-wide), e.g. 1 on a machine shared with others."""
+    if n < 1:
+        raise ConfigError(f"torch threads must be >= 1, got {n}")
+    torch.set_num_threads(n)
+
+
 def resolve_device(choice: str) -> torch.device:
     if choice == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device is 'cuda' but no CUDA device is available")

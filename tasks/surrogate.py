@@ -48,7 +48,10 @@ def surrogate_quality_task(
     x, y = table.weights(plan["train_domains"]), table.target("target")
     folds = min(config.search.cv_folds, len(y))
     rows, oof = [], {}
-    for name in dict.fromkeys([*config.search.compare, config.search.surrogate]):
+    names = [*config.search.compare]
+    if config.search.surrogate != "auto":
+        names.append(config.search.surrogate)
+    for name in dict.fromkeys(names):
         pred = kfold_predictions(
             lambda n=name: make_surrogate(n, random_state=config.seed),
             x,
@@ -69,20 +72,39 @@ def surrogate_quality_task(
     return quality.to_dicts()
 
 
+def pick_surrogate(requested: str, quality: list[dict]) -> str:
+    """``requested``, or for ``auto`` the best cross-validated Spearman (NaN never wins)."""
+    if requested != "auto":
+        return requested
+    scored = [
+        (q["spearman"], -i, q["surrogate"])
+        for i, q in enumerate(quality)
+        if q["spearman"] == q["spearman"]
+    ]
+    if not scored:
+        raise DataError("surrogate auto: no surrogate has a finite cross-validated Spearman")
+    return max(scored)[2]
+
+
 @task(name="choose-mixture", cache_policy=NO_CACHE)
 def choose_mixture_task(
-    config: ExperimentConfig, plan: dict, table_path: str | None, exp_dir: str
+    config: ExperimentConfig,
+    plan: dict,
+    table_path: str | None,
+    exp_dir: str,
+    quality: list[dict],
 ) -> dict:
     """RegMix-style: fit on every run, simulate candidates, average the top-k predicted."""
     table = _table(table_path)
     train = plan["train_domains"]
+    surrogate = pick_surrogate(config.search.surrogate, quality)
     opt = make_optimizer(
         "regmix",
         domains=train,
         bounds=plan_bounds(plan),
         prior=_prior(plan),
         seed=_search_seed(config),
-        surrogate=config.search.surrogate,
+        surrogate=surrogate,
         n_candidates=config.search.n_candidates,
         top_k=config.search.top_k,
     )
@@ -94,7 +116,7 @@ def choose_mixture_task(
         "mixture": {d: round(float(w), 6) for d, w in mixture.items()},
         "predicted": float(predicted),
         "predicted_std": None if std is None else float(std),
-        "surrogate": config.search.surrogate,
+        "surrogate": surrogate,
         "best_observed": {"run_id": best_run, "target": float(y.min())},
     }
     write_json(Path(exp_dir) / "chosen.json", chosen)

@@ -11,7 +11,6 @@ import pytest
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see flows/cli.py: before torch is imported
 
 #: Four domains with different statistics, so mixtures change losses measurably.
 _VOCABS = {

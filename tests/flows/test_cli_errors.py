@@ -1,0 +1,99 @@
+"""Bad input through the real command line: a clear message naming the problem, exit code 2."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _mixopt(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"))
+    env.pop("PREFECT_API_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_bad_config_lists_problems_and_exits_2(tmp_path):
+    out = _mixopt(
+        tmp_path,
+        "optimize",
+        "--config",
+        str(ROOT / "configs/smoke.yaml"),
+        "--set",
+        "sweep.n_runs=0",
+        "--set",
+        "proxy.model=huge",
+    )
+    assert out.returncode == 2
+    assert "sweep.n_runs" in out.stderr and "proxy.model" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_invalid_inline_mixture_is_named(tmp_path):
+    out = _mixopt(
+        tmp_path,
+        "target-run",
+        "--config",
+        str(ROOT / "configs/smoke.yaml"),
+        "--weights",
+        "py_stdlib=abc",
+    )
+    assert out.returncode == 2 and "weight of 'py_stdlib' is not a number" in out.stderr
+
+
+@pytest.mark.slow
+def test_missing_domain_folder_is_named_and_nothing_is_lost(tmp_path, tiny_domains):
+    keep = tmp_path / "exp" / "keep.txt"
+    keep.parent.mkdir(parents=True)
+    keep.write_text("earlier work")
+    folders = {**{k: str(v) for k, v in tiny_domains.items()}, "ghost": str(tmp_path / "nope")}
+    spec = "{" + ", ".join(f"{k}: {v}" for k, v in folders.items()) + "}"
+    out = _mixopt(
+        tmp_path,
+        "optimize",
+        "--config",
+        str(ROOT / "configs/smoke.yaml"),
+        "--experiment-dir",
+        str(tmp_path / "exp"),
+        "--set",
+        "corpus.source=folders",
+        "--set",
+        f"corpus.folders={spec}",
+        "--set",
+        f"corpus.cache_dir={tmp_path / 'corpus'}",
+        "--set",
+        "target.domain=delta",
+        "--set",
+        "corpus.min_domains=5",
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert str(tmp_path / "nope") in out.stderr
+    assert keep.read_text() == "earlier work"
+
+
+def test_auto_surrogate_picks_best_finite_spearman():
+    from mixtures.errors import DataError
+    from tasks.surrogate import pick_surrogate
+
+    quality = [
+        {"surrogate": "ridge", "spearman": 0.7},
+        {"surrogate": "lightgbm", "spearman": float("nan")},
+        {"surrogate": "gp", "spearman": 0.9},
+        {"surrogate": "ensemble", "spearman": 0.9},
+    ]
+    assert pick_surrogate("auto", quality) == "gp"  # ties go to the first listed
+    assert pick_surrogate("ridge", quality) == "ridge"
+    with pytest.raises(DataError, match="no surrogate has a finite"):
+        pick_surrogate("auto", [{"surrogate": "ridge", "spearman": float("nan")}])
