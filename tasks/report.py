@@ -97,7 +97,17 @@ def report_task(
         lines += [
             "## Target runs (larger model, several seeds)",
             _md_table(
-                comparison, ["label", "mean", "std", "min", "max", "seeds", "margin_vs_chosen"]
+                comparison,
+                [
+                    "label",
+                    "mean",
+                    "std",
+                    "min",
+                    "max",
+                    "seeds",
+                    "margin_vs_chosen",
+                    "paired_margin_std",
+                ],
             ),
             f"Chosen beats every baseline by more than the seed spread: **{beats}**.",
         ]

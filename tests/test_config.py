@@ -16,8 +16,10 @@ def test_shipped_configs_load(name):
 
 
 def test_overrides_apply_with_yaml_types():
-    cfg = load_config(ROOT / "configs/smoke.yaml",
-                      overrides=["sweep.n_runs=5", "search.method=bo", "corpus.cap_mb=0.5"])
+    cfg = load_config(
+        ROOT / "configs/smoke.yaml",
+        overrides=["sweep.n_runs=5", "search.method=bo", "corpus.cap_mb=0.5"],
+    )
     assert (cfg.sweep.n_runs, cfg.search.method, cfg.corpus.cap_mb) == (5, "bo", 0.5)
 
 
@@ -30,8 +32,15 @@ def test_bad_config_lists_every_problem_with_its_path(tmp_path):
     with pytest.raises(ConfigError) as info:
         load_config(bad)
     msg = str(info.value)
-    for fragment in ["target", "proxy.model", "proxy.lr", "sweep.n_runs", "sweep.colour",
-                     "search.method", "Extra inputs are not permitted"]:
+    for fragment in [
+        "target",
+        "proxy.model",
+        "proxy.lr",
+        "sweep.n_runs",
+        "sweep.colour",
+        "search.method",
+        "Extra inputs are not permitted",
+    ]:
         assert fragment in msg, fragment
     assert "6 problem(s)" in msg
 

@@ -18,21 +18,33 @@ N_RUNS = 10  # + uniform and natural baselines
 
 def _env(tmp_path: Path) -> dict:
     env = dict(os.environ)
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), DO_NOT_TRACK="1",
-               PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        DO_NOT_TRACK="1",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="120",
+    )
     env.pop("PREFECT_API_URL", None)
     return env
 
 
 def _cmd(tmp_path: Path) -> list[str]:
     return [
-        sys.executable, "-m", "flows.cli", "sweep", "--config", str(ROOT / "configs/smoke.yaml"),
-        "--experiment-dir", str(tmp_path / "exp"),
-        "--set", f"corpus.cache_dir={tmp_path / 'corpus'}",
-        "--set", f"sweep.n_runs={N_RUNS}",
+        sys.executable,
+        "-m",
+        "flows.cli",
+        "sweep",
+        "--config",
+        str(ROOT / "configs/smoke.yaml"),
+        "--experiment-dir",
+        str(tmp_path / "exp"),
+        "--set",
+        f"corpus.cache_dir={tmp_path / 'corpus'}",
+        "--set",
+        f"sweep.n_runs={N_RUNS}",
         # long enough that the kill lands mid-sweep
-        "--set", "proxy.train_tokens=16384",
+        "--set",
+        "proxy.train_tokens=16384",
     ]
 
 
@@ -43,8 +55,14 @@ def _records(store: Path) -> dict[str, float]:
 @pytest.mark.slow
 def test_sigkill_then_rerun_recomputes_nothing_finished(tmp_path):
     store = tmp_path / "exp" / "proxy_runs"
-    proc = subprocess.Popen(_cmd(tmp_path), cwd=ROOT, env=_env(tmp_path), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _cmd(tmp_path),
+        cwd=ROOT,
+        env=_env(tmp_path),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 300
         while len(_records(store)) < 3 and time.time() < deadline and proc.poll() is None:
@@ -55,10 +73,12 @@ def test_sigkill_then_rerun_recomputes_nothing_finished(tmp_path):
     before = _records(store)
     assert 3 <= len(before) < N_RUNS + 2, "the kill should land mid-sweep"
     assert not list(store.glob(".*.tmp")) or all(  # a half-written temp file is never a result
-        p.name.startswith(".") for p in store.glob(".*.tmp"))
+        p.name.startswith(".") for p in store.glob(".*.tmp")
+    )
 
-    out = subprocess.run(_cmd(tmp_path), cwd=ROOT, env=_env(tmp_path), capture_output=True,
-                         text=True, timeout=600)
+    out = subprocess.run(
+        _cmd(tmp_path), cwd=ROOT, env=_env(tmp_path), capture_output=True, text=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     after = _records(store)
     assert len(after) == N_RUNS + 2

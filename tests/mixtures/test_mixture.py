@@ -61,10 +61,13 @@ def test_bounds_feasibility_and_repetition_cap():
         Bounds.build(["a", "b"], min_weight={"a": 0.6, "b": 0.6})
     with pytest.raises(ConfigError, match="unknown domain"):
         Bounds.build(["a", "b"], max_weight={"c": 0.5})
-    b = Bounds.build(["a", "b", "c"], tokens_available={"a": 100, "b": 1000, "c": 1000},
-                     token_budget=1000, max_epochs=2)
+    b = Bounds.build(
+        ["a", "b", "c"],
+        tokens_available={"a": 100, "b": 1000, "c": 1000},
+        token_budget=1000,
+        max_epochs=2,
+    )
     assert b.upper.tolist() == [0.2, 1.0, 1.0]
     assert b.contains(np.array([[0.2, 0.4, 0.4], [0.3, 0.3, 0.4]])).tolist() == [True, False]
     with pytest.raises(ConfigError, match="maximum weights sum"):
-        Bounds.build(["a", "b"], tokens_available={"a": 1, "b": 1}, token_budget=100,
-                     max_epochs=1)
+        Bounds.build(["a", "b"], tokens_available={"a": 1, "b": 1}, token_budget=100, max_epochs=1)

@@ -22,8 +22,13 @@ TRAIN = ["alpha", "beta", "gamma"]
 
 def spec_for(corpus, weights, seed=0):
     return RunSpec.for_mixture(
-        Mixture.from_array(TRAIN, weights), kind="proxy", corpus=corpus, train_domains=TRAIN,
-        eval_domains=list(corpus.domains), train=CFG, seed=seed,
+        Mixture.from_array(TRAIN, weights),
+        kind="proxy",
+        corpus=corpus,
+        train_domains=TRAIN,
+        eval_domains=list(corpus.domains),
+        train=CFG,
+        seed=seed,
     )
 
 
@@ -56,7 +61,8 @@ def test_finished_runs_are_skipped_and_failed_ones_retried(tiny_corpus, tmp_path
 
 def test_a_crashing_run_is_recorded_as_failed(tiny_corpus, tmp_path):
     bad = spec_for(tiny_corpus, [1.0, 0.0, 0.0]).model_copy(
-        update={"domains": ("alpha", "beta", "nope")})
+        update={"domains": ("alpha", "beta", "nope")}
+    )
     rec, computed = execute_run(bad, tiny_corpus, RunStore(tmp_path))
     assert computed and rec["result"]["status"] == "failed"
     assert "unknown domain 'nope'" in rec["result"]["error"]
@@ -69,11 +75,20 @@ def test_corrupt_record_is_a_clear_error(tmp_path):
 
 
 def _record(run_id, weights, losses, status="ok", label=""):
-    return {"run_id": run_id, "label": label,
-            "spec": {"kind": "proxy", "domains": TRAIN, "weights": weights, "seed": 0},
-            "result": {"status": status, "val_loss": losses if status == "ok" else {},
-                       "wall_seconds": 1.0, "tokens_per_second": 10.0,
-                       "non_embedding_params": 5, "tokens": 100, "error": None}}
+    return {
+        "run_id": run_id,
+        "label": label,
+        "spec": {"kind": "proxy", "domains": TRAIN, "weights": weights, "seed": 0},
+        "result": {
+            "status": status,
+            "val_loss": losses if status == "ok" else {},
+            "wall_seconds": 1.0,
+            "tokens_per_second": 10.0,
+            "non_embedding_params": 5,
+            "tokens": 100,
+            "error": None,
+        },
+    }
 
 
 def test_records_to_tables_keeps_ok_runs_and_joins_by_id():
@@ -95,7 +110,11 @@ def test_records_to_tables_keeps_ok_runs_and_joins_by_id():
 
 def test_compare_target_runs_needs_margin_beyond_the_seed_spread():
     def meta(values):
-        rows = [{"label": k, "status": "ok", "target": v} for k, vs in values.items() for v in vs]
+        rows = [
+            {"label": k, "status": "ok", "target": v, "seed": i}
+            for k, vs in values.items()
+            for i, v in enumerate(vs)
+        ]
         return pl.DataFrame(rows)
 
     clear = compare_target_runs(meta({"chosen": [1.0, 1.1], "uniform": [2.0, 2.1]}))
@@ -103,8 +122,14 @@ def test_compare_target_runs_needs_margin_beyond_the_seed_spread():
     assert clear.filter(pl.col("label") == "chosen")["beats_all_baselines"].item()
     noisy = compare_target_runs(meta({"chosen": [1.0, 2.0], "uniform": [1.6, 1.7]}))
     assert not noisy["beats_all_baselines"].any()
+    # per-seed differences: uniform - chosen = 0.6, -0.3 -> std 0.636
+    paired = noisy.filter(pl.col("label") == "uniform")["paired_margin_std"].item()
+    assert paired == pytest.approx(0.6364, abs=1e-3)
+    assert noisy.filter(pl.col("label") == "chosen")["paired_margin_std"].item() is None
     with pytest.raises(DataError, match="no target run"):
-        compare_target_runs(pl.DataFrame({"label": ["a"], "status": ["failed"], "target": [None]}))
+        compare_target_runs(
+            pl.DataFrame({"label": ["a"], "status": ["failed"], "target": [None], "seed": [0]})
+        )
 
 
 def test_split_domains_and_natural_mixture():

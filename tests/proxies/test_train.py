@@ -29,6 +29,7 @@ def test_batcher_draws_domains_by_weight():
 
 def test_batcher_windows_are_contiguous_and_seeded():
     arr = np.arange(500, dtype=np.uint16)
+
     def make(s):
         return MixtureBatcher(
             [arr],
@@ -37,6 +38,7 @@ def test_batcher_windows_are_contiguous_and_seeded():
             batch_size=4,  # noqa: E731
             rng=np.random.default_rng(s),
         )
+
     batch = make(1).next()
     assert torch.all(batch[:, 1:] - batch[:, :-1] == 1)
     assert torch.equal(batch, make(1).next()) and not torch.equal(batch, make(2).next())
