@@ -38,21 +38,29 @@ from proxies.train import TrainConfig, train_model  # noqa: E402
 
 def smoke_corpus(cache: Path, vocab: int) -> TokenCorpus:
     raw = cache / "raw"
-    results = build_sources(raw, domains=list(SMOKE_DOMAINS), cap_bytes=1_000_000,
-                            install=False, log=lambda _: None)
+    results = build_sources(
+        raw, domains=list(SMOKE_DOMAINS), cap_bytes=1_000_000, install=False, log=lambda _: None
+    )
     dirs = {r.domain: r.path for r in results if r.ok}
-    manifest = prepare_documents(dirs, cache / "docs", cap_bytes=1_000_000, val_fraction=0.05,
-                                 seed=0)
-    return build_token_arrays(cache / "docs", cache / f"tokens-{vocab}", domains=sorted(dirs),
-                              docs_fingerprint=manifest.fingerprint, vocab_size=vocab,
-                              sample_bytes=2_000_000)
+    manifest = prepare_documents(
+        dirs, cache / "docs", cap_bytes=1_000_000, val_fraction=0.05, seed=0
+    )
+    return build_token_arrays(
+        cache / "docs",
+        cache / f"tokens-{vocab}",
+        domains=sorted(dirs),
+        docs_fingerprint=manifest.fingerprint,
+        vocab_size=vocab,
+        sample_bytes=2_000_000,
+    )
 
 
 def plain_loop(corpus: TokenCorpus, cfg: TrainConfig, seed: int) -> float:
     """Tokens/s of a hand-written loop (same model and initialisation, same batch shape)."""
     data = np.concatenate([corpus.array(d, "train") for d in corpus.domains])
-    model = build_model(resolve_shape(cfg.model), vocab_size=corpus.vocab_size,
-                        seq_len=cfg.seq_len, seed=seed)
+    model = build_model(
+        resolve_shape(cfg.model), vocab_size=corpus.vocab_size, seq_len=cfg.seq_len, seed=seed
+    )
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rng = np.random.default_rng(seed)
     window = np.arange(cfg.seq_len + 1)
@@ -75,8 +83,9 @@ def plain_loop(corpus: TokenCorpus, cfg: TrainConfig, seed: int) -> float:
 def trainer(corpus: TokenCorpus, cfg: TrainConfig, seed: int) -> float:
     domains = list(corpus.domains)
     weights = np.full(len(domains), 1.0 / len(domains))
-    res = train_model(corpus, train_domains=domains, weights=weights, eval_domains=domains[:1],
-                      cfg=cfg, seed=seed)
+    res = train_model(
+        corpus, train_domains=domains, weights=weights, eval_domains=domains[:1], cfg=cfg, seed=seed
+    )
     return res.tokens_per_second
 
 
@@ -93,8 +102,13 @@ def main() -> None:
     args = parser.parse_args()
 
     corpus = smoke_corpus(Path(args.cache), args.vocab)
-    cfg = TrainConfig(model=args.preset, seq_len=args.seq_len, batch_size=args.batch_size,
-                      train_tokens=args.tokens, eval_tokens=256)
+    cfg = TrainConfig(
+        model=args.preset,
+        seq_len=args.seq_len,
+        batch_size=args.batch_size,
+        train_tokens=args.tokens,
+        eval_tokens=256,
+    )
     warm = cfg.model_copy(update={"train_tokens": cfg.batch_size * cfg.seq_len * 3})
     plain_loop(corpus, warm, 0), trainer(corpus, warm, 0)  # warm-up: allocator, kernels
     plain, ours = [], []
@@ -103,12 +117,17 @@ def main() -> None:
         ours.append(trainer(corpus, cfg, i))
         print(f"repeat {i}: plain {plain[-1]:.0f} tok/s, trainer {ours[-1]:.0f} tok/s")
     result = {
-        "preset": args.preset, "vocab": corpus.vocab_size, "seq_len": args.seq_len,
-        "batch_size": args.batch_size, "tokens_per_run": args.tokens, "repeats": args.repeats,
+        "preset": args.preset,
+        "vocab": corpus.vocab_size,
+        "seq_len": args.seq_len,
+        "batch_size": args.batch_size,
+        "tokens_per_run": args.tokens,
+        "repeats": args.repeats,
         "plain_tokens_per_s": statistics.median(plain),
         "trainer_tokens_per_s": statistics.median(ours),
         "ratio": statistics.median(ours) / statistics.median(plain),
-        "torch_threads": torch.get_num_threads(), "nproc": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "nproc": os.cpu_count(),
         "cpu": platform.processor() or platform.machine(),
         "load_avg_1m": os.getloadavg()[0],
         "date": time.strftime("%Y-%m-%d"),
@@ -119,7 +138,8 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     out.with_suffix(".md").write_text(
-        f"| preset | vocab | batch x seq | plain tok/s | trainer tok/s | ratio |\n|---|---|---|---|---|---|\n"
+        "| preset | vocab | batch x seq | plain tok/s | trainer tok/s | ratio |\n"
+        "|---|---|---|---|---|---|\n"
         f"| {args.preset} | {corpus.vocab_size} | {args.batch_size}x{args.seq_len} | "
         f"{result['plain_tokens_per_s']:.0f} | {result['trainer_tokens_per_s']:.0f} | "
         f"{result['ratio']:.3f} |\n\n`{result['command']}` on {result['nproc']} cores, "

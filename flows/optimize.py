@@ -48,7 +48,7 @@ def optimize_mixture(config: ExperimentConfig, experiment_dir_path: str | None =
             deployment_name=config.target_run.deployment or config.name,
         )
         if run_id is None:
-            comparison = target_run(config, {"chosen": chosen["mixture"]}, exp)
+            comparison = target_run(config, {"chosen": chosen["mixture"]}, exp, tokens_dir)
         else:
             get_run_logger().info("target run scheduled: flow run %s", run_id)
     summary = report_task(config, plan, exp, quality, chosen, comparison)

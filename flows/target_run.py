@@ -19,14 +19,17 @@ def target_run(
     config: ExperimentConfig,
     mixtures: dict[str, dict[str, float]],
     experiment_dir_path: str | None = None,
+    tokens_dir: str | None = None,
 ) -> list[dict]:
     """Target metric (mean and spread over seeds) of each named mixture at target scale.
 
     ``mixtures`` maps a label (``chosen``, ``uniform``, ``natural``, or your own) to weights over
     the training domains. Baselines named in ``config.target_run.baselines`` are added.
+    ``tokens_dir``: a corpus the caller already built (optimize_mixture); None builds or reuses
+    it here, which costs a pass over every domain's documents.
     """
     exp = experiment_dir(config, experiment_dir_path)
-    tokens_dir = prepare_corpus(config)
+    tokens_dir = tokens_dir or prepare_corpus(config)
     plan = plan_experiment_task(config, tokens_dir, str(exp))
     named = dict(mixtures)
     for name in config.target_run.baselines:

@@ -86,9 +86,6 @@ class Mixture(Mapping[str, float]):
             raise MixtureError(f"mixture has weight on {extra}, not among domains {list(domains)}")
         return np.array([self._weights.get(d, 0.0) for d in domains], dtype=float)
 
-    def rounded(self, decimals: int = 4) -> dict[str, float]:
-        return {k: round(v, decimals) for k, v in self._weights.items()}
-
     def __getitem__(self, key: str) -> float:
         return self._weights[key]
 

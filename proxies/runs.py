@@ -70,9 +70,6 @@ class RunSpec(BaseModel):
         blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
-    def mixture(self) -> Mixture:
-        return Mixture(dict(zip(self.domains, self.weights, strict=True)), tolerance=1e-6)
-
 
 class RunStore:
     """One JSON file per run under ``root``: ``<run_id>.json``, replaced atomically."""

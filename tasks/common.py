@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -22,6 +23,7 @@ def corpus_key(corpus: CorpusConfig) -> str:
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
 
 
+@functools.cache  # one subprocess per process, not one per proxy run
 def git_sha() -> str:
     try:
         out = subprocess.run(

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch  # noqa: F401  (imported at module top: transformers' lazy imports race in threads)
 import transformers  # noqa: F401
 from prefect import get_run_logger, task
@@ -45,6 +43,3 @@ def run_proxy_task(spec: RunSpec, tokens_dir: str, store_dir: str, label: str) -
         logger.error("run %s failed: %s", spec.run_id, res["error"])
     return {"record": record, "computed": computed}
 
-
-def load_corpus(tokens_dir: str) -> TokenCorpus:
-    return TokenCorpus.load(Path(tokens_dir))
