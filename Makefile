@@ -13,7 +13,7 @@ CONFIG ?= configs/demo.yaml
 $(BIN)/mixopt: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,scale]'
+	$(BIN)/pip install --quiet -e '.[dev,scale,ray]'
 	touch $(BIN)/mixopt
 
 venv: $(BIN)/mixopt

@@ -90,10 +90,12 @@ def _direct(runs, tokens_dir: str, store_dir: Path) -> float:
 def _through_prefect(runs, tokens_dir: str, store_dir: Path, runner_cfg) -> float:
     from flows.proxy_sweep import proxy_sweep
     from flows.runners import make_task_runner
+    from proxies.runs import write_plan
 
     flow = proxy_sweep.with_options(task_runner=make_task_runner(runner_cfg))
     start = time.perf_counter()
-    labels = flow(runs, tokens_dir, str(store_dir))
+    plan = write_plan(runs, store_dir / "plans")
+    labels = flow(str(plan), tokens_dir, str(store_dir))
     elapsed = time.perf_counter() - start
     if len(labels) != len(runs):
         raise RuntimeError(f"sweep returned {len(labels)} labels for {len(runs)} runs")

@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,6 +26,44 @@ def _config(args: argparse.Namespace):
     from configs.schema import load_config
 
     return load_config(args.config, overrides=args.set)
+
+
+class _EarlyAPI:
+    """Prefect's temporary API server, started in a thread while the flow modules import.
+
+    Without a configured API URL Prefect starts a temporary server (a uvicorn subprocess) at the
+    first flow call and waits for it; the flow modules' imports (torch, transformers, polars...)
+    and that start-up are each several seconds, so they are overlapped here. Prefect's server
+    module is imported in the calling thread (no two threads import at once); the thread only
+    spawns the subprocess and polls its health. ``wait()`` joins it before the flow runs; if the
+    early start failed, Prefect's own start runs as usual and reports the error.
+    """
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        from prefect.settings import get_current_settings
+
+        settings = get_current_settings()
+        if settings.api.url or not settings.server.ephemeral.enabled:
+            return  # a configured server, or temporary servers are off: nothing to start
+        from prefect.server.api.server import SubprocessASGIServer
+
+        server = SubprocessASGIServer()  # the instance Prefect's clients use (port None)
+        self._thread = threading.Thread(
+            target=self._start, args=(server,), name="mixopt-early-api", daemon=True
+        )
+        self._thread.start()
+
+    @staticmethod
+    def _start(server) -> None:
+        try:
+            server.start()
+        except Exception:  # noqa: BLE001 - Prefect retries the start and reports its own error
+            return
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
 
 
 def _print_summary(summary: dict) -> None:
@@ -54,16 +93,20 @@ def _print_comparison(rows: list[dict]) -> None:
 
 def cmd_optimize(args: argparse.Namespace) -> int:
     config = _config(args)
+    api = _EarlyAPI()
     from flows.optimize import optimize_mixture
 
+    api.wait()
     _print_summary(optimize_mixture(config, args.experiment_dir))
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     config = _config(args)
+    api = _EarlyAPI()
     from flows.sweep import sweep
 
+    api.wait()
     out = sweep(config, args.experiment_dir)
     print(f"{out['n_ok']} runs finished ok; run table: {out['table']}; metadata: {out['meta']}")
     return 0
@@ -71,8 +114,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_prepare_corpus(args: argparse.Namespace) -> int:
     config = _config(args)
+    api = _EarlyAPI()
     from flows.prepare_corpus import prepare_corpus
 
+    api.wait()
     print(f"token corpus: {prepare_corpus(config)}")
     return 0
 
@@ -92,6 +137,7 @@ def _parse_weights(text: str) -> dict[str, float]:
 
 def cmd_target_run(args: argparse.Namespace) -> int:
     config = _config(args)
+    api = _EarlyAPI()
     from flows.target_run import target_run
     from tasks.common import experiment_dir
 
@@ -107,6 +153,7 @@ def cmd_target_run(args: argparse.Namespace) -> int:
             )
         data = json.loads(path.read_text())
         mixtures = {args.label: data.get("mixture", data)}
+    api.wait()
     _print_comparison(target_run(config, mixtures, str(exp)))
     return 0
 

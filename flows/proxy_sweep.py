@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
@@ -12,7 +13,7 @@ from tqdm import tqdm
 
 from configs.schema import ExperimentConfig
 from flows.runners import make_task_runner
-from proxies.runs import RunSpec
+from proxies.runs import RunSpec, read_plan, write_plan
 from tasks.proxy import run_proxy_task
 
 
@@ -35,9 +36,10 @@ def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) 
 
 
 @flow(name="proxy_sweep", log_prints=True)
-def proxy_sweep(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) -> dict[str, str]:
-    """Train every proxy run; results are files under store_dir, finished runs are skipped."""
-    return run_specs(runs, tokens_dir, store_dir)
+def proxy_sweep(plan: str, tokens_dir: str, store_dir: str) -> dict[str, str]:
+    """Train every run of the plan file (``proxies.runs.write_plan``); results are files under
+    store_dir, finished runs are skipped."""
+    return run_specs(read_plan(plan), tokens_dir, store_dir)
 
 
 def sweep_runner(config: ExperimentConfig) -> TaskRunner:
@@ -53,6 +55,9 @@ def run_sweep(
     *,
     name: str = "proxy_sweep",
 ) -> dict[str, str]:
-    """``proxy_sweep`` as a subflow on the configured task runner."""
+    """``proxy_sweep`` as a subflow on the configured task runner; the runs go to it as a plan
+    file under ``<store_dir>/plans`` (small flow parameters: a distributed runner ships them with
+    every task)."""
+    plan = write_plan(runs, Path(store_dir) / "plans")
     flow_ = proxy_sweep.with_options(name=name, task_runner=sweep_runner(config))
-    return flow_(runs, tokens_dir, store_dir)
+    return flow_(str(plan), tokens_dir, store_dir)

@@ -37,7 +37,9 @@ class MixtureBatcher:
                     f"domain #{i} has {len(arr)} tokens, fewer than one window of {seq_len + 1}"
                 )
         self._arrays = list(arrays)
-        self._w = w
+        # Weights read back from a run spec are rounded (8 decimals), so they can sum to 1 +- 1e-8,
+        # outside numpy's tolerance for ``choice(p=...)``: renormalize what passed the check above.
+        self._w = w / w.sum()
         self._T = seq_len
         self._B = batch_size
         self._rng = rng
@@ -55,10 +57,24 @@ class MixtureBatcher:
         return torch.from_numpy(out)
 
 
-def eval_windows(arr: np.ndarray, *, seq_len: int, max_tokens: int) -> torch.Tensor:
-    """Fixed, non-overlapping (N, T+1) windows from the start of a validation array."""
+def eval_windows(
+    arr: np.ndarray, *, seq_len: int, max_tokens: int, layout: str = "spread"
+) -> torch.Tensor:
+    """Fixed, non-overlapping (N, T+1) windows of a validation array, N = max_tokens // T.
+
+    ``layout="spread"``: the windows are evenly spaced over the whole array, so the loss
+    represents every part of the split (its documents are concatenated in order, and the first
+    ``max_tokens`` can be one or two documents). ``"head"``: the first N windows.
+    """
     n = min(len(arr) - 1, max_tokens) // seq_len
     if n < 1:
         raise DataError(f"validation array of {len(arr)} tokens is shorter than one window")
-    idx = np.arange(n)[:, None] * seq_len + np.arange(seq_len + 1)
+    if layout == "head":
+        starts = np.arange(n) * seq_len
+    elif layout == "spread":
+        # n windows of seq_len + 1 tokens that may share their last token with the next start
+        starts = np.linspace(0, len(arr) - seq_len - 1, n).astype(np.int64)
+    else:
+        raise DataError(f"unknown eval window layout {layout!r}; expected 'spread' or 'head'")
+    idx = starts[:, None] + np.arange(seq_len + 1)
     return torch.from_numpy(np.asarray(arr[idx], dtype=np.int64))

@@ -109,6 +109,36 @@ class RunStore:
         return [json.loads(p.read_text()) for p in sorted(self.root.glob("*.json"))]
 
 
+def write_plan(runs: Sequence[tuple[str, RunSpec]], folder: str | Path) -> Path:
+    """Write (label, spec) pairs as ``<folder>/<content hash>.json`` (atomic); returns the path.
+
+    A sweep's flow takes this path, not the specs: flow parameters travel with every task a
+    distributed runner ships (and are stored by the API), so they are kept small.
+    """
+    payload = [{"label": label, "spec": spec.model_dump(mode="json")} for label, spec in runs]
+    text = json.dumps(payload, sort_keys=True, indent=1)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
+
+
+def read_plan(path: str | Path) -> list[tuple[str, RunSpec]]:
+    """The (label, spec) pairs of a plan file written by ``write_plan``."""
+    path = Path(path)
+    try:
+        payload = json.loads(path.read_text())
+        return [(str(item["label"]), RunSpec.model_validate(item["spec"])) for item in payload]
+    except FileNotFoundError:
+        raise DataError(f"plan file {path} does not exist") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise DataError(f"plan file {path} is not a list of runs: {err}") from None
+
+
 def execute_run(
     spec: RunSpec,
     corpus: TokenCorpus,

@@ -34,6 +34,10 @@ class TrainConfig(BaseModel):
     weight_decay: float = Field(0.1, ge=0, description="AdamW decay on matrices only")
     grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
     eval_tokens: int = Field(16_384, ge=64, description="fixed validation tokens per domain")
+    eval_layout: Literal["spread", "head"] = Field(
+        "spread",
+        description="validation windows evenly spread over the split, or its first eval_tokens",
+    )
     eval_batch_size: int = Field(32, ge=1, description="sequences per evaluation batch")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda if present")
     divergence_ratio: float = Field(
@@ -117,12 +121,16 @@ def evaluate(
     cfg: TrainConfig,
     device: torch.device,
 ) -> dict[str, float]:
-    """Mean next-token loss per domain on the first ``eval_tokens`` of its validation split."""
+    """Mean next-token loss per domain on ``eval_tokens`` of its validation split, in fixed
+    windows laid out by ``cfg.eval_layout`` (the same windows for every run)."""
     model.eval()
     out: dict[str, float] = {}
     for domain in domains:
         windows = eval_windows(
-            corpus.array(domain, "val"), seq_len=cfg.seq_len, max_tokens=cfg.eval_tokens
+            corpus.array(domain, "val"),
+            seq_len=cfg.seq_len,
+            max_tokens=cfg.eval_tokens,
+            layout=cfg.eval_layout,
         )
         total, count = 0.0, 0
         for start in range(0, len(windows), cfg.eval_batch_size):

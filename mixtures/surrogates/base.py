@@ -1,7 +1,7 @@
 """Shared pieces of the surrogates: input checks, feature maps and the target transform.
 
 Every surrogate maps mixture weights ``X`` (n, d) to a predicted target ``y`` (n,). Two choices
-recur in all of them and are measured in docs/decisions/a2.md:
+recur in all of them and are measured in docs/decisions.md:
 
 - ``features``: ``"sqrt"`` (default) feeds ``sqrt(w)``. Losses react to a domain's weight most
   strongly near 0 (going from 0 % to 1 % of a domain matters more than from 40 % to 41 %); the

@@ -16,7 +16,7 @@ class EnsembleSurrogate(Surrogate):
 
     The default pairs the GP on square-rooted weights (best at ranking the runs' own scale) with
     the exp mixing law (smooth and monotone, best at transferring to other scales); see
-    docs/decisions/a2.md for the measurements. ``weighting="cv"`` weighs each member by the
+    docs/decisions.md for the measurements. ``weighting="cv"`` weighs each member by the
     inverse of its mean squared error in ``folds``-fold cross-validation on the training runs
     (never on anything else); with fewer than ``2 * folds`` runs, or ``weighting="equal"``,
     the weights are equal. ``predict(X, return_std=True)`` returns

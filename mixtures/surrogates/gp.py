@@ -3,6 +3,12 @@
 On ``sqrt(w)`` the RBF kernel is a function of the Hellinger distance between mixtures (see
 ``base``), with one length scale per domain (ARD). BoTorch's default priors (length scales
 log-normal, scaled with the dimension) keep 17-64 length scales sensible from 16 runs up.
+
+``kernel="linear+rbf"`` adds a scaled linear kernel to a scaled RBF-ARD: a Bayesian linear
+regression in the weights (one shared prior variance, so it is identified from a handful of runs,
+fewer than the domains) plus a smooth non-linear residual. Mixture losses are close to linear
+(or log-linear) in the weights over the range a sweep covers, so with few runs this prior
+extrapolates "more of domain j helps" where an RBF alone reverts to the mean: the BO default.
 """
 
 from __future__ import annotations
@@ -16,10 +22,15 @@ import torch
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
-from gpytorch.kernels import MaternKernel, ScaleKernel
+from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+from gpytorch.kernels import Kernel, LinearKernel, MaternKernel, ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
+from mixtures.errors import ConfigError
 from mixtures.surrogates.base import Features, Surrogate
+
+#: Kernels ``GPSurrogate`` accepts.
+KERNELS = ("rbf", "matern", "linear+rbf")
 
 
 @contextmanager
@@ -39,9 +50,10 @@ def torch_threads(n: int | None) -> Iterator[None]:
 class GPSurrogate(Surrogate):
     """Exact GP regression; ``predict(X, return_std=True)`` gives the latent posterior std.
 
-    ``kernel``: "rbf" (BoTorch's default ARD RBF with dimension-scaled priors) or "matern"
-    (Matern 5/2, ARD). ``max_iter`` caps the L-BFGS iterations of the marginal-likelihood fit
-    (100 reaches the default fit's ranking quality at a fifth of its time, docs/decisions/a2.md).
+    ``kernel``: "rbf" (BoTorch's default ARD RBF with dimension-scaled priors), "matern"
+    (Matern 5/2, ARD) or "linear+rbf" (scaled linear + scaled RBF-ARD, see the module doc).
+    ``max_iter`` caps the L-BFGS iterations of the marginal-likelihood fit (100 reaches the
+    default fit's ranking quality at a fifth of its time, docs/decisions.md).
     ``threads`` sets torch's intra-op threads during fit and predict, restored afterwards: the
     matrices are small, and several threads on a shared 2-core machine made fits 5-10x slower.
     ``random_state`` seeds the (rare) random restarts of the hyper-parameter
@@ -53,13 +65,15 @@ class GPSurrogate(Surrogate):
     def __init__(
         self,
         *,
-        kernel: Literal["rbf", "matern"] = "rbf",
+        kernel: Literal["rbf", "matern", "linear+rbf"] = "rbf",
         max_iter: int = 100,
         threads: int | None = 1,
         features: Features = "sqrt",
         log_target: bool | Literal["auto"] = "auto",
         random_state: int | None = None,
     ) -> None:
+        if kernel not in KERNELS:
+            raise ConfigError(f"unknown GP kernel {kernel!r}; expected one of {list(KERNELS)}")
         self.kernel = kernel
         self.max_iter = max_iter
         self.threads = threads
@@ -70,9 +84,7 @@ class GPSurrogate(Surrogate):
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
         train_x = torch.as_tensor(F, dtype=torch.float64)  # (n, d)
         train_y = torch.as_tensor(z, dtype=torch.float64).unsqueeze(-1)  # (n, 1)
-        covar = None
-        if self.kernel == "matern":
-            covar = ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=F.shape[1]))
+        covar = _covar(self.kernel, F.shape[1])
         with torch.random.fork_rng(), torch_threads(self.threads):
             torch.manual_seed(0 if self.random_state is None else int(self.random_state))
             model = SingleTaskGP(
@@ -92,3 +104,16 @@ class GPSurrogate(Surrogate):
             if return_std:
                 std = post.variance.clamp_min(0).sqrt().squeeze(-1).numpy().copy()
         return mean, std
+
+
+def _covar(kernel: str, d: int) -> Kernel | None:
+    """The covariance module for ``kernel`` over ``d`` features (None: BoTorch's default)."""
+    if kernel == "rbf":
+        return None
+    if kernel == "matern":
+        return ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=d))
+    if kernel == "linear+rbf":
+        return ScaleKernel(LinearKernel()) + ScaleKernel(
+            get_covar_module_with_dim_scaled_prior(ard_num_dims=d)
+        )
+    raise ConfigError(f"unknown GP kernel {kernel!r}; expected 'rbf', 'matern' or 'linear+rbf'")

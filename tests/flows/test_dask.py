@@ -1,4 +1,5 @@
-"""The smoke sweep on a real 2-worker Dask LocalCluster gives the local runner's results."""
+"""The smoke sweep on a real 2-worker Dask LocalCluster, and on a local 2-CPU Ray instance,
+gives the local runner's results seed for seed."""
 
 from __future__ import annotations
 
@@ -38,9 +39,13 @@ def _results(store: str) -> dict[str, dict]:
 
 
 @pytest.mark.slow
-def test_dask_sweep_equals_thread_sweep_run_for_run(prefect_api, smoke_corpus_dir, tmp_path):
+@pytest.mark.parametrize("kind", ["dask", "ray"])
+def test_distributed_sweep_equals_thread_sweep_run_for_run(
+    kind, prefect_api, smoke_corpus_dir, tmp_path
+):
     from flows.prepare_corpus import prepare_corpus
     from flows.proxy_sweep import proxy_sweep
+    from proxies.runs import write_plan
     from tasks.sweep import plan_experiment_task, sample_sweep_task
 
     config = load_config(
@@ -55,16 +60,17 @@ def test_dask_sweep_equals_thread_sweep_run_for_run(prefect_api, smoke_corpus_di
     plan = plan_experiment_task.fn(config, tokens, str(tmp_path))
     runs = sample_sweep_task.fn(config, plan)
     stores = {}
-    for kind, workers in (("thread", 1), ("dask", 2)):
+    plan = str(write_plan(runs, tmp_path / "plans"))
+    for name, workers in (("thread", 1), (kind, 2)):
         runner = make_task_runner(
-            config.runner.model_copy(update={"kind": kind, "max_workers": workers})
+            config.runner.model_copy(update={"kind": name, "max_workers": workers})
         )
-        stores[kind] = str(tmp_path / kind)
-        labels = proxy_sweep.with_options(task_runner=runner)(runs, tokens, stores[kind])
+        stores[name] = str(tmp_path / name)
+        labels = proxy_sweep.with_options(task_runner=runner)(plan, tokens, stores[name])
         assert len(labels) == len(runs) == 4
-    local, dask = _results(stores["thread"]), _results(stores["dask"])
-    assert sorted(local) == sorted(dask) == sorted(spec.run_id for _, spec in runs)
+    local, remote = _results(stores["thread"]), _results(stores[kind])
+    assert sorted(local) == sorted(remote) == sorted(spec.run_id for _, spec in runs)
     for run_id, result in local.items():
-        assert result["status"] == dask[run_id]["status"] == "ok"
+        assert result["status"] == remote[run_id]["status"] == "ok"
         # Same seed, same mixture, one torch thread each: bit-identical losses, not just close.
-        assert result["val_loss"] == dask[run_id]["val_loss"], run_id
+        assert result["val_loss"] == remote[run_id]["val_loss"], run_id

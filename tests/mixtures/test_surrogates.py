@@ -29,7 +29,7 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return X, law(X) + noise, Xt, law(Xt)
 
 
-FAST = ["ridge", "lightgbm", "mixing_law", "loglinear", "gp"]
+FAST = ["ridge", "lightgbm", "mixing_law", "loglinear", "gp", "gp_linear"]
 
 
 @pytest.mark.parametrize("name", FAST)
@@ -81,6 +81,11 @@ def test_same_seed_same_predictions(data) -> None:
     a = make_surrogate("gp", random_state=3, max_iter=30).fit(X[:20], y[:20]).predict(Xt)
     b = make_surrogate("gp", random_state=3, max_iter=30).fit(X[:20], y[:20]).predict(Xt)
     np.testing.assert_array_equal(a, b)
+
+
+def test_gp_rejects_an_unknown_kernel() -> None:
+    with pytest.raises(ConfigError, match="unknown GP kernel 'cubic'"):
+        make_surrogate("gp", kernel="cubic")
 
 
 def test_registry_and_errors(data) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from mixtures.errors import ConfigError, DataError
 from mixtures.mixture import Mixture
-from proxies.runs import RunSpec, RunStore, execute_run
+from proxies.runs import RunSpec, RunStore, execute_run, read_plan, write_plan
 from proxies.sweep import (
     compare_target_runs,
     natural_mixture,
@@ -66,6 +66,20 @@ def test_a_crashing_run_is_recorded_as_failed(tiny_corpus, tmp_path):
     rec, computed = execute_run(bad, tiny_corpus, RunStore(tmp_path))
     assert computed and rec["result"]["status"] == "failed"
     assert "unknown domain 'nope'" in rec["result"]["error"]
+
+
+def test_plan_file_round_trips_and_names_its_problems(tiny_corpus, tmp_path):
+    runs = [(f"mix{i}", spec_for(tiny_corpus, [0.5, 0.25, 0.25], seed=i)) for i in range(3)]
+    path = write_plan(runs, tmp_path / "plans")
+    assert read_plan(path) == runs
+    assert write_plan(runs, tmp_path / "plans") == path  # content-named: same runs, same file
+    assert write_plan(runs[:2], tmp_path / "plans") != path
+    with pytest.raises(DataError, match="plan file .*nope.json does not exist"):
+        read_plan(tmp_path / "nope.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"label": "x"}]))
+    with pytest.raises(DataError, match="bad.json is not a list of runs"):
+        read_plan(bad)
 
 
 def test_corrupt_record_is_a_clear_error(tmp_path):

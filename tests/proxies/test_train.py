@@ -44,6 +44,19 @@ def test_batcher_windows_are_contiguous_and_seeded():
     assert torch.equal(batch, make(1).next()) and not torch.equal(batch, make(2).next())
 
 
+def test_batcher_accepts_weights_rounded_in_a_run_spec():
+    """Found by the demo: a spec's weights (rounded to 8 decimals) summed to 1.00000002, which
+    numpy's choice(p=...) rejects; the batcher renormalizes weights that passed its check."""
+    arr = np.arange(500, dtype=np.uint16)
+    w = np.array([0.04415678, 0.10799821, 0.16760992, 0.08775688, 0.15668387, 0.17394429,
+                  0.0602683, 0.20158177])  # fmt: skip
+    assert w.sum() != 1.0
+    with pytest.raises(ValueError, match="do not sum to 1"):
+        np.random.default_rng(0).choice(len(w), size=4, p=w)
+    batcher = MixtureBatcher([arr] * 8, w, seq_len=8, batch_size=4, rng=np.random.default_rng(0))
+    assert batcher.next().shape == (4, 9)
+
+
 def test_batcher_rejects_bad_weights_and_short_domains():
     arr = np.arange(100, dtype=np.uint16)
     with pytest.raises(DataError, match="probability vector"):
@@ -57,8 +70,20 @@ def test_batcher_rejects_bad_weights_and_short_domains():
 
 
 def test_eval_windows_are_fixed_and_non_overlapping():
-    w = eval_windows(np.arange(100, dtype=np.uint16), seq_len=10, max_tokens=45)
+    w = eval_windows(np.arange(100, dtype=np.uint16), seq_len=10, max_tokens=45, layout="head")
     assert w.shape == (4, 11) and w[1, 0].item() == 10
+
+
+def test_spread_eval_windows_cover_the_whole_split():
+    arr = np.arange(1000, dtype=np.uint16)
+    w = eval_windows(arr, seq_len=10, max_tokens=45)  # default layout: spread
+    assert w.shape == (4, 11)
+    assert torch.all(w[:, 1:] - w[:, :-1] == 1)  # each window is contiguous
+    starts = w[:, 0].tolist()
+    assert starts[0] == 0 and starts[-1] == 1000 - 11  # first and last tokens are covered
+    assert all(b - a >= 10 for a, b in zip(starts, starts[1:], strict=False))  # no overlap
+    with pytest.raises(DataError, match="unknown eval window layout 'tail'"):
+        eval_windows(arr, seq_len=10, max_tokens=45, layout="tail")
 
 
 def test_presets_and_init_are_reproducible():
