@@ -11,8 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from mixtures.errors import ConfigError
 from mixtures.sampling import SamplerConfig
-from proxies.model import PresetName
-from proxies.train import TrainConfig
+from proxies.config import PresetName, TrainConfig
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
 SurrogateName = Literal[

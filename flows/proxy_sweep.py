@@ -13,17 +13,25 @@ from tqdm import tqdm
 
 from configs.schema import ExperimentConfig
 from flows.runners import make_task_runner
-from proxies.runs import RunSpec, read_plan, write_plan
+from proxies.runs import RunSpec, RunStore, read_plan, write_plan
 from tasks.proxy import run_proxy_task
 
 
 def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) -> dict[str, str]:
-    """Submit every (label, spec) as a task of the current flow; returns run_id -> label."""
+    """Submit every (label, spec) whose finished record does not exist yet as a task of the
+    current flow (finished runs are counted, not resubmitted); returns run_id -> label."""
     logger = get_run_logger()
-    progress = create_progress_artifact(progress=0.0, description=f"{len(runs)} runs")
-    futures = [run_proxy_task.submit(spec, tokens_dir, store_dir, label) for label, spec in runs]
-    done = computed = 0
-    bar = tqdm(total=len(runs), desc="runs", unit="run", disable=not sys.stderr.isatty())
+    store = RunStore(store_dir)
+    todo = [(label, spec) for label, spec in runs if store.finished(spec.run_id) is None]
+    done = len(runs) - len(todo)
+    progress = create_progress_artifact(
+        progress=100.0 * done / max(len(runs), 1), description=f"{len(runs)} runs"
+    )
+    futures = [run_proxy_task.submit(spec, tokens_dir, store_dir, label) for label, spec in todo]
+    computed = 0
+    bar = tqdm(
+        total=len(runs), initial=done, desc="runs", unit="run", disable=not sys.stderr.isatty()
+    )
     for future in as_completed(futures):
         out = future.result()
         done += 1
@@ -31,7 +39,9 @@ def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) 
         bar.update(1)
         update_progress_artifact(progress, progress=100.0 * done / len(runs))
     bar.close()
-    logger.info("%d runs: %d trained now, %d finished earlier", done, computed, done - computed)
+    logger.info(
+        "%d runs: %d trained now, %d finished earlier", len(runs), computed, len(runs) - computed
+    )
     return {spec.run_id: label for label, spec in runs}
 
 

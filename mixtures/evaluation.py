@@ -140,7 +140,9 @@ def replay(
     (``batch`` None: everything left at once, RegMix's one shot) until ``budget`` runs, telling
     it the pool's results. Reported per repeat and as medians: ``runs_to_top`` (1-based number
     of runs until one of the ``ceil(top_fraction * n)`` best pool runs was run; None if never)
-    and the simple regret after each of ``regret_at`` runs.
+    and the simple regret after each of ``regret_at`` runs. A repeat ends early once it has run
+    the pool's best mixture (the regret is 0 from there on: its ``curve`` is padded with 0 and
+    its ``order`` lists the runs actually made).
     """
     X, y = _check_table(X, y, "pool")
     n = X.shape[0]
@@ -153,6 +155,9 @@ def replay(
     signed = -y if maximize else y
     n_top = math.ceil(top_fraction * n)
     top = set(np.argsort(signed, kind="stable")[:n_top].tolist())
+    # Runs with the pool's best value: once one is run the regret is 0 for good, so the repeat
+    # stops there (its curve is padded with 0) instead of asking for the rest of the budget.
+    best = set(np.flatnonzero(signed == signed.min()).tolist())
     per_repeat = []
     for rep, child in enumerate(np.random.SeedSequence(seed).spawn(repeats)):
         order = _replay_once(
@@ -165,8 +170,10 @@ def replay(
             maximize=maximize,
             batch=batch,
             params=dict(optimizer_params or {}),
+            stop_at=best,
         )
-        best_so_far = np.minimum.accumulate(signed[order])  # (budget,)
+        best_so_far = np.minimum.accumulate(signed[order])
+        best_so_far = np.pad(best_so_far, (0, budget - len(order)), mode="edge")  # (budget,)
         hit = next((i + 1 for i, j in enumerate(order) if j in top), None)
         per_repeat.append(
             {
@@ -251,8 +258,10 @@ def _replay_once(
     maximize: bool,
     batch: int | None,
     params: dict[str, Any],
+    stop_at: set[int] | None = None,
 ) -> list[int]:
-    """Pool indices in the order the optimizer ran them."""
+    """Pool indices in the order the optimizer ran them (up to ``budget``; it stops early once
+    a member of ``stop_at`` has been run)."""
     bounds = Bounds.unbounded(domains)
     prior = X.mean(axis=0)  # unused in pool mode; the pool's mean is a valid stand-in
     opt = make_optimizer(
@@ -273,6 +282,8 @@ def _replay_once(
         idx = [opt.pool_index(m) for m in asked]
         opt.tell(asked, y[idx])
         order.extend(idx)
+        if stop_at and stop_at.intersection(idx):
+            break
     return order
 
 

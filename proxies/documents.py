@@ -33,6 +33,9 @@ MIN_DOC_CHARS = 64
 (headers, empty stubs) and they would only add separator tokens."""
 
 MANIFEST_NAME = "manifest.json"
+#: Written after the manifest: a stamp of the inputs (file names, sizes, mtimes, options) the
+#: shards were built from, so an unchanged rerun reads the manifest instead of every document.
+INPUTS_NAME = "inputs.json"
 MANIFEST_VERSION = 1
 SPLITS = ("train", "val")
 
@@ -373,6 +376,19 @@ def prepare_documents(
     _validate_options(
         domain_dirs, cap_bytes=cap_bytes, val_fraction=val_fraction, min_domains=min_domains
     )
+    out_dir = Path(out_dir)
+    stamp = _input_stamp(
+        domain_dirs,
+        cap_bytes=cap_bytes,
+        val_fraction=val_fraction,
+        seed=seed,
+        min_domains=min_domains,
+        max_doc_bytes=max_doc_bytes,
+    )
+    reused = _reuse(out_dir, stamp)
+    if reused is not None:
+        return reused
+    (out_dir / INPUTS_NAME).unlink(missing_ok=True)  # stale until the new manifest is written
     kept: list[_Domain] = []
     failures: dict[str, str] = {}
     seen: set[bytes] = set()
@@ -398,7 +414,40 @@ def prepare_documents(
             f"only {len(kept)} usable domain(s) of {len(domain_dirs)}, need at least "
             f"{min_domains}; failed: {listing}"
         )
-    return _write_all(Path(out_dir), kept, failed=sorted(failures))
+    manifest = _write_all(out_dir, kept, failed=sorted(failures))
+    if stamp is not None:
+        _atomic_write_bytes(out_dir / INPUTS_NAME, json.dumps({"stamp": stamp}).encode("utf-8"))
+    return manifest
+
+
+def _input_stamp(domain_dirs: Mapping[str, Path], **options: Any) -> str | None:
+    """sha256 of the options and of every input file's path, size and mtime (None when a
+    folder cannot be listed: then nothing is reused and the build reports the problem)."""
+    h = hashlib.sha256(json.dumps({**options, "v": MANIFEST_VERSION}, sort_keys=True).encode())
+    try:
+        for name in sorted(domain_dirs):
+            folder = Path(domain_dirs[name]).resolve()
+            h.update(f"\0{name}\0{folder}\0".encode())
+            for f in _supported_files(folder):
+                st = f.stat()
+                h.update(f"{f.relative_to(folder)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    except (OSError, DataError):
+        return None
+    return h.hexdigest()
+
+
+def _reuse(out_dir: Path, stamp: str | None) -> DocsManifest | None:
+    """The manifest of an earlier build from the same inputs, if it and its shards are there."""
+    if stamp is None:
+        return None
+    try:
+        if json.loads((out_dir / INPUTS_NAME).read_text())["stamp"] != stamp:
+            return None
+        manifest = read_manifest(out_dir)
+    except (OSError, ValueError, KeyError, TypeError, DataError):
+        return None
+    shards = [out_dir / d.name / f"{split}.parquet" for d in manifest.domains for split in SPLITS]
+    return manifest if all(p.is_file() for p in shards) else None
 
 
 def _validate_options(

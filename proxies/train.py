@@ -11,44 +11,12 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 
 from mixtures.errors import ConfigError
 from proxies.batches import MixtureBatcher, eval_windows
-from proxies.model import PresetName, build_model, count_parameters, resolve_shape
+from proxies.config import TrainConfig
+from proxies.model import build_model, count_parameters, resolve_shape
 from proxies.tokens import TokenCorpus
-
-
-class TrainConfig(BaseModel):
-    """How one model is trained and evaluated. Every field is part of a run's content hash."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    model: PresetName = Field("micro", description="model size preset (proxies.model.PRESETS)")
-    seq_len: int = Field(128, ge=8, description="tokens per training sequence")
-    batch_size: int = Field(16, ge=1, description="sequences per optimizer step")
-    train_tokens: int = Field(300_000, ge=1, description="token budget of the run")
-    lr: float = Field(3e-3, gt=0, description="peak learning rate (AdamW)")
-    warmup_fraction: float = Field(0.05, ge=0, lt=1, description="linear warm-up share of steps")
-    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="cosine decay floor, x peak lr")
-    weight_decay: float = Field(0.1, ge=0, description="AdamW decay on matrices only")
-    grad_clip: float | None = Field(1.0, gt=0, description="max gradient norm; null = off")
-    eval_tokens: int = Field(16_384, ge=64, description="fixed validation tokens per domain")
-    eval_layout: Literal["spread", "head"] = Field(
-        "spread",
-        description="validation windows evenly spread over the split, or its first eval_tokens",
-    )
-    eval_batch_size: int = Field(32, ge=1, description="sequences per evaluation batch")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda if present")
-    divergence_ratio: float = Field(
-        1.5,
-        gt=1,
-        description="a loss above this x ln(vocab) (the loss of a uniform guess) diverged",
-    )
-
-    @property
-    def steps(self) -> int:
-        return max(1, self.train_tokens // (self.batch_size * self.seq_len))
 
 
 @dataclass

@@ -55,12 +55,21 @@ def test_replay_counts_runs_to_top_and_regret(tmp_path) -> None:
     X, y = pool(100)
     rnd = replay(X, y, domains=DOMAINS, optimizer="random", budget=40, repeats=4, seed=0, batch=5)
     assert rnd["top_runs"] == 1 and len(rnd["per_repeat"]) == 4
+    best = int(np.argmin(y))
+    stopped = 0
     for r in rnd["per_repeat"]:
         order = r["order"]
-        assert len(order) == len(set(order)) == 40
-        best = np.argmin(y)
+        assert len(order) == len(set(order))
+        if best in order:  # the repeat ends with the batch that ran the pool's best
+            assert best in order[-5:] and len(order) <= 40
+            stopped += len(order) < 40
+        else:
+            assert len(order) == 40
         assert r["runs_to_top"] == (order.index(best) + 1 if best in order else None)
         assert r["regret"]["16"] == pytest.approx(y[order[:16]].min() - y.min())
+        assert len(r["curve"]) == 40
+        assert r["curve"][-1] == pytest.approx(y[order].min() - y.min())
+    assert stopped >= 1  # seed 0: at least one repeat found the best early and stopped
     model = replay(
         X,
         y,

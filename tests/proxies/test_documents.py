@@ -209,6 +209,36 @@ def test_same_inputs_same_bytes_and_fingerprint(tmp_path: Path) -> None:
     assert changed.fingerprint != m1.fingerprint
 
 
+def test_unchanged_inputs_reuse_the_build_and_any_change_rebuilds(tmp_path, monkeypatch) -> None:
+    import proxies.documents as documents
+
+    dirs = make_corpus(tmp_path / "raw")
+    out, kw = tmp_path / "out", {"cap_bytes": 10**6, "val_fraction": 0.2, "seed": 0}
+    first = prepare_documents(dirs, out, **kw)
+    built = []
+    real = documents._prepare_domain
+    monkeypatch.setattr(
+        documents,
+        "_prepare_domain",
+        lambda name, *a, **k: built.append(name) or real(name, *a, **k),
+    )
+    assert prepare_documents(dirs, out, **kw) == first
+    assert built == []  # nothing read again
+    assert prepare_documents(dirs, out, **{**kw, "seed": 1}) != first  # an option changed
+    assert built == ["alpha", "beta"]
+    built.clear()
+    prepare_documents(dirs, out, **kw)  # back to seed 0: the stamp changed again, rebuilt
+    assert built == ["alpha", "beta"]
+    built.clear()
+    write_jsonl(tmp_path / "raw" / "beta" / "c.jsonl", [doc("gamma")])  # a new input file
+    assert prepare_documents(dirs, out, **kw).fingerprint != first.fingerprint
+    assert built == ["alpha", "beta"]
+    built.clear()
+    (out / "alpha" / "val.parquet").unlink()  # a shard lost since: rebuilt, not trusted
+    prepare_documents(dirs, out, **kw)
+    assert built == ["alpha", "beta"] and (out / "alpha" / "val.parquet").is_file()
+
+
 def test_too_few_usable_domains_lists_failures(tmp_path: Path) -> None:
     dirs = make_corpus(tmp_path / "raw")
     (tmp_path / "raw" / "empty").mkdir()
