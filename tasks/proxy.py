@@ -42,4 +42,3 @@ def run_proxy_task(spec: RunSpec, tokens_dir: str, store_dir: str, label: str) -
     if res["status"] == "failed":
         logger.error("run %s failed: %s", spec.run_id, res["error"])
     return {"record": record, "computed": computed}
-
