@@ -15,7 +15,7 @@ from proxies.config import PresetName, TrainConfig
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
 SurrogateName = Literal[
-    "ridge", "lightgbm", "regmix_lgbm", "gp", "mixing_law", "loglinear", "ensemble"
+    "ridge", "lightgbm", "regmix_lgbm", "gp", "gp_linear", "mixing_law", "loglinear", "ensemble"
 ]
 
 

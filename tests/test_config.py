@@ -53,3 +53,12 @@ def test_missing_file_bad_yaml_and_bad_override(tmp_path):
         load_config(tmp_path / "b.yaml")
     with pytest.raises(ConfigError, match="section.key=value"):
         load_config(ROOT / "configs/smoke.yaml", overrides=["sweep.n_runs"])
+
+
+def test_config_surrogate_names_match_the_registry() -> None:
+    from typing import get_args
+
+    from configs.schema import SurrogateName
+    from mixtures.surrogates import surrogate_names
+
+    assert sorted(get_args(SurrogateName)) == sorted(surrogate_names())
