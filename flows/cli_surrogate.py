@@ -15,10 +15,7 @@ from typing import Any
 import numpy as np
 
 from mixtures.errors import ConfigError, DataError, MixoptError
-from mixtures.evaluation import cross_validate, plot_regret, replay
-from mixtures.optimizers import OPTIMIZER_NAMES
-from mixtures.runtable import RunTable
-from mixtures.surrogates import DEFAULT_SURROGATE, surrogate_names
+from mixtures.names import DEFAULT_SURROGATE, OPTIMIZER_NAMES, SURROGATE_NAMES
 
 #: Exit code for bad input (unreadable or invalid files, inconsistent options), as argparse uses.
 EXIT_BAD_INPUT = 2
@@ -36,7 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(cv)
     cv.add_argument(
-        "--method", default=DEFAULT_SURROGATE, choices=surrogate_names(), help="surrogate"
+        "--method", default=DEFAULT_SURROGATE, choices=SURROGATE_NAMES, help="surrogate"
     )
     cv.add_argument("--train-sizes", default="32,64,128", help="comma-separated N values")
     cv.add_argument("--repeats", type=int, default=10, help="random subsets per N")
@@ -51,7 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     _common(rp)
     rp.add_argument("--optimizer", default="bo", choices=OPTIMIZER_NAMES)
-    rp.add_argument("--surrogate", choices=surrogate_names(), help="surrogate (regmix, bo)")
+    rp.add_argument("--surrogate", choices=SURROGATE_NAMES, help="surrogate (regmix, bo)")
     rp.add_argument("--budget", type=int, default=64, help="runs per repeat")
     rp.add_argument("--repeats", type=int, default=20)
     rp.add_argument(
@@ -89,6 +86,9 @@ def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]
 @_guarded
 def surrogate_cv(args: argparse.Namespace) -> int:
     """``mixopt surrogate cv``: print and write the scores per train size."""
+    from mixtures.evaluation import cross_validate
+    from mixtures.runtable import RunTable
+
     table = RunTable.read(args.runs)
     X, y = table.weights(), table.target(args.target)
     tests = {}
@@ -127,6 +127,9 @@ def surrogate_cv(args: argparse.Namespace) -> int:
 @_guarded
 def bench_replay(args: argparse.Namespace) -> int:
     """``mixopt bench replay``: print and write runs-to-top and regret; plot the curves."""
+    from mixtures.evaluation import plot_regret, replay
+    from mixtures.runtable import RunTable
+
     table = RunTable.read(args.runs)
     X, y = table.weights(), table.target(args.target)
     params: dict[str, Any] = {}

@@ -23,13 +23,8 @@ from typing import Any
 from prefect.deployments.runner import RunnerDeployment
 
 from configs.schema import ExperimentConfig
+from flows.cli_serve import DEFAULT_CRON, TRAIN_TAG, add_serve_arguments
 from mixtures.errors import ConfigError, MixoptError
-
-#: Default re-optimization schedule: weekly, at night, when machines are idle.
-DEFAULT_CRON = "0 3 * * 1"
-#: Tag of every proxy and target training task (tasks/proxy.py); a concurrency limit on it
-#: bounds how many train at once across all flow runs (e.g. one per GPU).
-TRAIN_TAG = "proxy"
 
 
 def deployment_name(config: ExperimentConfig) -> str:
@@ -126,26 +121,6 @@ def schedule_target_run(
         tags=["mixopt", f"experiment:{config.name}", "chosen-mixture"],
     )
     return str(flow_run.id)
-
-
-def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``mixopt serve`` (shared by the CLI and ``python -m flows.deploy``)."""
-    parser.add_argument("--config", required=True, help="experiment YAML served as the default")
-    parser.add_argument(
-        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override"
-    )
-    parser.add_argument("--name", help="deployment name (default: the experiment name)")
-    parser.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
-    parser.add_argument(
-        "--cron", default=DEFAULT_CRON, help=f"re-optimization schedule (default {DEFAULT_CRON!r})"
-    )
-    parser.add_argument("--no-schedule", action="store_true", help="serve without a schedule")
-    parser.add_argument("--limit", type=int, help="max concurrent flow runs of this server")
-    parser.add_argument(
-        "--train-limit",
-        type=int,
-        help=f"max training tasks (tag {TRAIN_TAG!r}) at once across all runs, e.g. GPUs",
-    )
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

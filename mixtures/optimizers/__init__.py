@@ -13,13 +13,12 @@ import numpy as np
 
 from mixtures.constraints import Bounds
 from mixtures.errors import ConfigError
+from mixtures.names import OPTIMIZER_NAMES
 from mixtures.optimizers.base import Optimizer
 from mixtures.optimizers.bo import BOOptimizer
 from mixtures.optimizers.random import RandomOptimizer
 from mixtures.optimizers.regmix import RegMixOptimizer
 from mixtures.surrogates import DEFAULT_SURROGATE
-
-OPTIMIZER_NAMES = ("random", "regmix", "bo")
 
 
 def make_optimizer(

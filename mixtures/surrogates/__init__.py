@@ -19,15 +19,13 @@ from __future__ import annotations
 from typing import Any
 
 from mixtures.errors import ConfigError
+from mixtures.names import DEFAULT_SURROGATE
 from mixtures.surrogates.base import Surrogate
 from mixtures.surrogates.ensemble import EnsembleSurrogate
 from mixtures.surrogates.gp import GPSurrogate
 from mixtures.surrogates.lightgbm import LightGBMSurrogate
 from mixtures.surrogates.mixing_law import MixingLawSurrogate
 from mixtures.surrogates.ridge import RidgeSurrogate
-
-#: The surrogate ``optimize_mixture`` and the optimizers use unless told otherwise.
-DEFAULT_SURROGATE = "ensemble"
 
 
 def surrogate_names() -> tuple[str, ...]:

@@ -107,3 +107,12 @@ def test_registry_and_errors(data) -> None:
         make_surrogate("ridge").fit(X, y).predict(X[:, :4])
     with pytest.raises(DataError, match="no predictive std"):
         make_surrogate("ridge").fit(X, y).predict(X, return_std=True)
+
+
+def test_light_name_lists_match_the_registries() -> None:
+    from mixtures.names import OPTIMIZER_NAMES, SURROGATE_NAMES
+    from mixtures.optimizers import OPTIMIZER_NAMES as REGISTERED
+    from mixtures.optimizers import make_optimizer  # noqa: F401  (the registry module)
+
+    assert sorted(SURROGATE_NAMES) == sorted(surrogate_names())
+    assert OPTIMIZER_NAMES == REGISTERED
