@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     rp.add_argument("--repeats", type=int, default=20)
     rp.add_argument(
         "--batch",
-        default="4",
+        default="1",
         help="runs asked per round after the initial design; 'all' = one shot (RegMix)",
     )
     rp.add_argument("--n-init", type=int, help="initial random runs (regmix, bo)")

@@ -19,5 +19,8 @@ SURROGATE_NAMES = (
 )
 #: The surrogate ``optimize_mixture`` and the optimizers use unless told otherwise.
 DEFAULT_SURROGATE = "ensemble"
+#: The GP the BO optimizer uses unless told otherwise: the linear + RBF kernel reached the RegMix
+#: pool's top 1% in a median 7.5 runs against 11.5 for the RBF-only GP (q = 1, 20 repeats).
+DEFAULT_BO_SURROGATE = "gp_linear"
 #: Every name ``mixtures.optimizers.make_optimizer`` accepts.
 OPTIMIZER_NAMES = ("random", "regmix", "bo")

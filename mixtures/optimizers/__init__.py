@@ -13,7 +13,7 @@ import numpy as np
 
 from mixtures.constraints import Bounds
 from mixtures.errors import ConfigError
-from mixtures.names import OPTIMIZER_NAMES
+from mixtures.names import DEFAULT_BO_SURROGATE, OPTIMIZER_NAMES
 from mixtures.optimizers.base import Optimizer
 from mixtures.optimizers.bo import BOOptimizer
 from mixtures.optimizers.random import RandomOptimizer
@@ -33,8 +33,9 @@ def make_optimizer(
     maximize: bool = False,
     **params: Any,
 ) -> Optimizer:
-    """An optimizer by ``name``; ``surrogate`` defaults to the ensemble for regmix and the GP
-    for bo (random ignores it); ``params`` go to the optimizer's constructor."""
+    """An optimizer by ``name``; ``surrogate`` defaults to the ensemble for regmix and the
+    linear + RBF GP (``gp_linear``) for bo (random ignores it); ``params`` go to the
+    optimizer's constructor."""
     common = dict(domains=domains, bounds=bounds, prior=prior, seed=seed, pool=pool)
     try:
         if name == "random":
@@ -43,7 +44,8 @@ def make_optimizer(
             model = surrogate or DEFAULT_SURROGATE
             return RegMixOptimizer(**common, maximize=maximize, surrogate=model, **params)
         if name == "bo":
-            return BOOptimizer(**common, maximize=maximize, surrogate=surrogate or "gp", **params)
+            model = surrogate or DEFAULT_BO_SURROGATE
+            return BOOptimizer(**common, maximize=maximize, surrogate=model, **params)
     except TypeError as exc:
         raise ConfigError(
             f"optimizer {name!r}: invalid parameters {sorted(params)}: {exc}"

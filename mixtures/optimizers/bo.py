@@ -24,6 +24,7 @@ from botorch.sampling import SobolQMCNormalSampler
 from mixtures.constraints import Bounds
 from mixtures.errors import ConfigError
 from mixtures.mixture import Mixture
+from mixtures.names import DEFAULT_BO_SURROGATE
 from mixtures.optimizers.base import Optimizer
 from mixtures.sampling import project_to_bounds, sample_mixtures
 from mixtures.surrogates import GPSurrogate, make_surrogate
@@ -32,7 +33,8 @@ from mixtures.surrogates.gp import torch_threads
 
 
 class BOOptimizer(Optimizer):
-    """Batch BO; ``surrogate`` must name a GP surrogate (``"gp"``, whose BoTorch model is used).
+    """Batch BO; ``surrogate`` names a GP surrogate (default ``"gp_linear"``; its BoTorch model
+    is used).
 
     With fewer than ``n_init`` observations ``ask`` returns random prior draws (pool mode:
     random pool members). ``n_candidates`` prior draws plus ``n_local`` perturbations of each of
@@ -47,7 +49,7 @@ class BOOptimizer(Optimizer):
         bounds: Bounds,
         prior: np.ndarray,
         seed: int,
-        surrogate: str = "gp",
+        surrogate: str = DEFAULT_BO_SURROGATE,
         surrogate_params: dict[str, Any] | None = None,
         pool: np.ndarray | None = None,
         maximize: bool = False,
