@@ -8,9 +8,11 @@ simple regret after 16/32/64 runs.
 - random: uniform pool members, budget = the whole pool, so its median is not cut off;
 - regmix: RegMix one shot: 32 random runs, fit the surrogate (default ensemble), then the
   remaining 32 runs in predicted order;
-- bo: 4 random runs, then rounds of q = 4 chosen by qLogNoisyExpectedImprovement on the GP;
+- bo: 4 random runs, then rounds of q = 4 chosen by qLogNoisyExpectedImprovement on the
+  RBF GP (``gp``);
 - bo_q2: the same with q = 2 and a budget of 24 (regret after 16 runs only);
-- bo_q1 / bo_linear_q1: q = 1, budget 32, with the default GP or the linear + RBF GP.
+- bo_q1 / bo_linear_q1: q = 1, budget 32, with the RBF GP or the linear + RBF GP (the
+  optimizer's default since 2026-11-22 04:10).
 
     .venv/bin/python benchmarks/replay.py [--only bo] [--repeats 20]
 
@@ -39,11 +41,11 @@ from mixtures.evaluation import plot_regret, replay  # noqa: E402
 METHODS: dict[str, tuple[str, int | None, int | None, dict[str, Any]]] = {
     "random": ("random", None, 64, {}),
     "regmix": ("regmix", 64, None, {"n_init": 32}),
-    "bo": ("bo", 64, 4, {"n_init": 4}),
+    "bo": ("bo", 64, 4, {"n_init": 4, "surrogate": "gp"}),
     # smaller batches: more rounds (GP refits) for the same runs; budget 24 keeps it affordable
-    "bo_q2": ("bo", 24, 2, {"n_init": 4}),
+    "bo_q2": ("bo", 24, 2, {"n_init": 4, "surrogate": "gp"}),
     # one run per round; the RBF GP on sqrt(weights) vs the linear + RBF GP on the weights
-    "bo_q1": ("bo", 32, 1, {"n_init": 4}),
+    "bo_q1": ("bo", 32, 1, {"n_init": 4, "surrogate": "gp"}),
     "bo_linear_q1": ("bo", 32, 1, {"n_init": 4, "surrogate": "gp_linear"}),
 }
 
