@@ -7,7 +7,8 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from mixtures.errors import MixoptError
@@ -35,7 +36,7 @@ class _EarlyAPI:
     first flow call and waits for it; the flow modules' imports (torch, transformers, polars...)
     and that start-up are each several seconds, so they are overlapped here. Prefect's server
     module is imported in the calling thread (no two threads import at once); the thread only
-    spawns the subprocess and polls its health. ``wait()`` joins it before the flow runs; if the
+    spawns the subprocess and polls its health. ``running()`` joins it before the flow runs; if the
     early start failed, Prefect's own start runs as usual and reports the error.
     """
 
@@ -61,9 +62,25 @@ class _EarlyAPI:
         except Exception:  # noqa: BLE001 - Prefect retries the start and reports its own error
             return
 
-    def wait(self) -> None:
-        if self._thread is not None:
-            self._thread.join()
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        """Join the start-up thread, then run the block (the flow call).
+
+        With the temporary server, flow-run heartbeats are off inside the block: they exist so
+        that a server can tell a crashed run, but this server stops with the process, and every
+        flow and subflow otherwise waits up to 1 s at its end for its heartbeat thread.
+        """
+        if self._thread is None:
+            yield
+            return
+        self._thread.join()
+        from prefect.context import SettingsContext
+
+        ctx = SettingsContext.get()
+        flows = ctx.settings.flows.model_copy(update={"heartbeat_frequency": None})
+        quiet = ctx.settings.model_copy(update={"flows": flows})
+        with SettingsContext(profile=ctx.profile, settings=quiet):
+            yield
 
 
 def _print_summary(summary: dict) -> None:
@@ -96,8 +113,9 @@ def cmd_optimize(args: argparse.Namespace) -> int:
     api = _EarlyAPI()
     from flows.optimize import optimize_mixture
 
-    api.wait()
-    _print_summary(optimize_mixture(config, args.experiment_dir))
+    with api.running():
+        summary = optimize_mixture(config, args.experiment_dir)
+    _print_summary(summary)
     return 0
 
 
@@ -106,8 +124,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     api = _EarlyAPI()
     from flows.sweep import sweep
 
-    api.wait()
-    out = sweep(config, args.experiment_dir)
+    with api.running():
+        out = sweep(config, args.experiment_dir)
     print(f"{out['n_ok']} runs finished ok; run table: {out['table']}; metadata: {out['meta']}")
     return 0
 
@@ -117,8 +135,9 @@ def cmd_prepare_corpus(args: argparse.Namespace) -> int:
     api = _EarlyAPI()
     from flows.prepare_corpus import prepare_corpus
 
-    api.wait()
-    print(f"token corpus: {prepare_corpus(config)}")
+    with api.running():
+        tokens = prepare_corpus(config)
+    print(f"token corpus: {tokens}")
     return 0
 
 
@@ -153,8 +172,9 @@ def cmd_target_run(args: argparse.Namespace) -> int:
             )
         data = json.loads(path.read_text())
         mixtures = {args.label: data.get("mixture", data)}
-    api.wait()
-    _print_comparison(target_run(config, mixtures, str(exp)))
+    with api.running():
+        rows = target_run(config, mixtures, str(exp))
+    _print_comparison(rows)
     return 0
 
 

@@ -24,6 +24,11 @@ def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) 
     store = RunStore(store_dir)
     todo = [(label, spec) for label, spec in runs if store.finished(spec.run_id) is None]
     done = len(runs) - len(todo)
+    if todo:
+        # torch and transformers (the model code) are imported here, in the flow's thread, before
+        # any worker thread runs a task: transformers' lazy imports race when threads import it
+        # at once. A rerun with every run finished imports neither.
+        import proxies.train  # noqa: F401
     progress = create_progress_artifact(
         progress=100.0 * done / max(len(runs), 1), description=f"{len(runs)} runs"
     )

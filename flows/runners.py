@@ -16,7 +16,6 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from configs.schema import RunnerConfig
 from mixtures.errors import ConfigError
-from proxies.train import set_torch_threads
 
 
 def _worker_env(runner: RunnerConfig) -> dict[str, str]:
@@ -72,6 +71,8 @@ def make_task_runner(runner: RunnerConfig) -> TaskRunner:
     """The task runner that ``runner`` describes (a new, unstarted instance each call)."""
     if runner.kind == "thread":
         if runner.torch_threads is not None:
+            from proxies.train import set_torch_threads
+
             set_torch_threads(runner.torch_threads)  # one process: torch's pool is shared
         return ThreadPoolTaskRunner(max_workers=runner.max_workers)
     if runner.kind == "dask":

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from mixtures.errors import DataError
 from mixtures.mixture import Mixture
+from proxies.config import TrainConfig
 from proxies.tokens import TokenCorpus
-from proxies.train import TrainConfig, TrainResult, train_model
 
 #: Weights are rounded before hashing so that a mixture read back from JSON/Parquet names the
 #: same run as the one that was sampled.
@@ -152,6 +152,10 @@ def execute_run(
     done = store.finished(run_id)
     if done is not None:
         return done, False
+    # Imported here: torch and transformers take seconds to import, and a finished run (all of
+    # them, on a rerun) never trains.
+    from proxies.train import TrainResult, train_model
+
     if spec.corpus != corpus.fingerprint:
         raise DataError(
             f"run {run_id} was specified for corpus {spec.corpus}, "

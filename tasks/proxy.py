@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import torch  # noqa: F401  (imported at module top: transformers' lazy imports race in threads)
-import transformers  # noqa: F401
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
