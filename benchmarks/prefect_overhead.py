@@ -1,4 +1,4 @@
-"""Prefect's overhead per proxy run, on the thread and Dask task runners.
+"""Prefect's overhead per proxy run, on the thread, Dask and Ray task runners.
 
 Each proxy task here is the real ``run_proxy_task`` on a run whose finished record already
 exists, so the library work (load the corpus, find the record, git sha) is tiny and the rest is
@@ -115,7 +115,7 @@ def _through_prefect(runs, tokens_dir: str, store_dir: Path, runner_cfg) -> floa
 
 def _measure(config, tokens_dir: str, work: Path, kind: str, small: int, large: int) -> dict:
     runner_cfg = config.runner.model_copy(
-        update={"kind": kind, "max_workers": 2 if kind == "dask" else 1, "torch_threads": 1}
+        update={"kind": kind, "max_workers": 1 if kind == "thread" else 2, "torch_threads": 1}
     )
     row: dict = {"runner": kind, "max_workers": runner_cfg.max_workers}
     times = {}
