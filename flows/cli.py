@@ -29,6 +29,18 @@ def _config(args: argparse.Namespace):
     return load_config(args.config, overrides=args.set)
 
 
+#: Prefect server services switched off in the CLI's temporary server (see _EarlyAPI).
+_TEMPORARY_SERVER_OFF = (
+    "SCHEDULER",
+    "LATE_RUNS",
+    "FOREMAN",
+    "CANCELLATION_CLEANUP",
+    "PAUSE_EXPIRATIONS",
+    "REPOSSESSOR",
+    "TRIGGERS",
+)
+
+
 class _EarlyAPI:
     """Prefect's temporary API server, started in a thread while the flow modules import.
 
@@ -47,6 +59,11 @@ class _EarlyAPI:
         settings = get_current_settings()
         if settings.api.url or not settings.server.ephemeral.enabled:
             return  # a configured server, or temporary servers are off: nothing to start
+        # Server services a server that lives only as long as this process never needs (no
+        # deployments, workers, automations or pauses outlive it): off, unless set otherwise.
+        # Measured: a rerun of the demo sweep went from 20.3-21.3 s to 17.1-19.3 s.
+        for service in _TEMPORARY_SERVER_OFF:
+            os.environ.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
         from prefect.server.api.server import SubprocessASGIServer
 
         server = SubprocessASGIServer()  # the instance Prefect's clients use (port None)
