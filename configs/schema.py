@@ -10,13 +10,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mixtures.errors import ConfigError
+from mixtures.names import SURROGATE_NAMES
 from mixtures.sampling import SamplerConfig
 from proxies.config import PresetName, TrainConfig
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
-SurrogateName = Literal[
-    "ridge", "lightgbm", "regmix_lgbm", "gp", "gp_linear", "mixing_law", "loglinear", "ensemble"
-]
+#: The registry's names (mixtures/names.py), so config and registry cannot drift apart.
+SurrogateName = Literal[SURROGATE_NAMES]
 
 
 class _Strict(BaseModel):

@@ -13,7 +13,6 @@ from prefect.cache_policies import NO_CACHE
 from configs.schema import ExperimentConfig
 from mixtures.errors import DataError
 from mixtures.mixture import Mixture
-from mixtures.names import DEFAULT_BO_SURROGATE
 from mixtures.optimizers import make_optimizer
 from mixtures.quality import fit_scores, kfold_predictions
 from mixtures.runtable import RunTable
@@ -142,7 +141,6 @@ def propose_bo_task(
             bounds=plan_bounds(plan),
             prior=_prior(plan),
             seed=_search_seed(config, round_index + 1),
-            surrogate=DEFAULT_BO_SURROGATE,
         )
         x, y = table.weights(train), table.target("target")
         opt.observe([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
