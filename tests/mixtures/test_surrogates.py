@@ -110,9 +110,17 @@ def test_registry_and_errors(data) -> None:
 
 
 def test_light_name_lists_match_the_registries() -> None:
-    from mixtures.names import OPTIMIZER_NAMES, SURROGATE_NAMES
-    from mixtures.optimizers import OPTIMIZER_NAMES as REGISTERED
-    from mixtures.optimizers import make_optimizer  # noqa: F401  (the registry module)
+    import numpy as np
+
+    from mixtures.constraints import Bounds
+    from mixtures.names import DEFAULT_BO_SURROGATE, OPTIMIZER_NAMES, SURROGATE_NAMES
+    from mixtures.optimizers import BOOptimizer, make_optimizer
 
     assert sorted(SURROGATE_NAMES) == sorted(surrogate_names())
-    assert OPTIMIZER_NAMES == REGISTERED
+    # every listed optimizer name is one make_optimizer builds, and nothing else is
+    domains = ["a", "b", "c"]
+    common = dict(domains=domains, bounds=Bounds.unbounded(domains), prior=np.ones(3), seed=0)
+    built = {name: make_optimizer(name, **common) for name in OPTIMIZER_NAMES}
+    assert isinstance(built["bo"], BOOptimizer) and built["bo"].surrogate == DEFAULT_BO_SURROGATE
+    with pytest.raises(ConfigError, match="unknown optimizer 'cmaes'"):
+        make_optimizer("cmaes", **common)
