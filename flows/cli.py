@@ -6,9 +6,7 @@ import argparse
 import json
 import os
 import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from mixtures.errors import MixoptError
@@ -29,75 +27,11 @@ def _config(args: argparse.Namespace):
     return load_config(args.config, overrides=args.set)
 
 
-#: Prefect server services switched off in the CLI's temporary server (see _EarlyAPI).
-_TEMPORARY_SERVER_OFF = (
-    "SCHEDULER",
-    "LATE_RUNS",
-    "FOREMAN",
-    "CANCELLATION_CLEANUP",
-    "PAUSE_EXPIRATIONS",
-    "REPOSSESSOR",
-    "TRIGGERS",
-)
+def _api():
+    """Prefect's temporary server, started before anything else (see flows.server.TemporaryAPI)."""
+    from flows.server import TemporaryAPI
 
-
-class _EarlyAPI:
-    """Prefect's temporary API server, started in a thread while the flow modules import.
-
-    Without a configured API URL Prefect starts a temporary server (a uvicorn subprocess) at the
-    first flow call and waits for it; the flow modules' imports (torch, transformers, polars...)
-    and that start-up are each several seconds, so they are overlapped here. Prefect's server
-    module is imported in the calling thread (no two threads import at once); the thread only
-    spawns the subprocess and polls its health. ``running()`` joins it before the flow runs; if the
-    early start failed, Prefect's own start runs as usual and reports the error.
-    """
-
-    def __init__(self) -> None:
-        self._thread: threading.Thread | None = None
-        from prefect.settings import get_current_settings
-
-        settings = get_current_settings()
-        if settings.api.url or not settings.server.ephemeral.enabled:
-            return  # a configured server, or temporary servers are off: nothing to start
-        # Server services a server that lives only as long as this process never needs (no
-        # deployments, workers, automations or pauses outlive it): off, unless set otherwise.
-        # Measured: a rerun of the demo sweep went from 20.3-21.3 s to 17.1-19.3 s.
-        for service in _TEMPORARY_SERVER_OFF:
-            os.environ.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
-        from prefect.server.api.server import SubprocessASGIServer
-
-        server = SubprocessASGIServer()  # the instance Prefect's clients use (port None)
-        self._thread = threading.Thread(
-            target=self._start, args=(server,), name="mixopt-early-api", daemon=True
-        )
-        self._thread.start()
-
-    @staticmethod
-    def _start(server) -> None:
-        try:
-            server.start()
-        except Exception:  # noqa: BLE001 - Prefect retries the start and reports its own error
-            return
-
-    @contextmanager
-    def running(self) -> Iterator[None]:
-        """Join the start-up thread, then run the block (the flow call).
-
-        With the temporary server, flow-run heartbeats are off inside the block: they exist so
-        that a server can tell a crashed run, but this server stops with the process, and every
-        flow and subflow otherwise waits up to 1 s at its end for its heartbeat thread.
-        """
-        if self._thread is None:
-            yield
-            return
-        self._thread.join()
-        from prefect.context import SettingsContext
-
-        ctx = SettingsContext.get()
-        flows = ctx.settings.flows.model_copy(update={"heartbeat_frequency": None})
-        quiet = ctx.settings.model_copy(update={"flows": flows})
-        with SettingsContext(profile=ctx.profile, settings=quiet):
-            yield
+    return TemporaryAPI()
 
 
 def _print_summary(summary: dict) -> None:
@@ -126,34 +60,34 @@ def _print_comparison(rows: list[dict]) -> None:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    config = _config(args)
-    api = _EarlyAPI()
-    from flows.optimize import optimize_mixture
+    with _api() as api:
+        config = _config(args)
+        from flows.optimize import optimize_mixture
 
-    with api.running():
-        summary = optimize_mixture(config, args.experiment_dir)
+        with api.running():
+            summary = optimize_mixture(config, args.experiment_dir)
     _print_summary(summary)
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    config = _config(args)
-    api = _EarlyAPI()
-    from flows.sweep import sweep
+    with _api() as api:
+        config = _config(args)
+        from flows.sweep import sweep
 
-    with api.running():
-        out = sweep(config, args.experiment_dir)
+        with api.running():
+            out = sweep(config, args.experiment_dir)
     print(f"{out['n_ok']} runs finished ok; run table: {out['table']}; metadata: {out['meta']}")
     return 0
 
 
 def cmd_prepare_corpus(args: argparse.Namespace) -> int:
-    config = _config(args)
-    api = _EarlyAPI()
-    from flows.prepare_corpus import prepare_corpus
+    with _api() as api:
+        config = _config(args)
+        from flows.prepare_corpus import prepare_corpus
 
-    with api.running():
-        tokens = prepare_corpus(config)
+        with api.running():
+            tokens = prepare_corpus(config)
     print(f"token corpus: {tokens}")
     return 0
 
@@ -172,25 +106,25 @@ def _parse_weights(text: str) -> dict[str, float]:
 
 
 def cmd_target_run(args: argparse.Namespace) -> int:
-    config = _config(args)
-    api = _EarlyAPI()
-    from flows.target_run import target_run
-    from tasks.common import experiment_dir
+    with _api() as api:
+        config = _config(args)
+        from flows.target_run import target_run
+        from tasks.common import experiment_dir
 
-    exp = experiment_dir(config, args.experiment_dir)
-    if args.weights:
-        mixtures = {args.label: _parse_weights(args.weights)}
-    else:
-        path = Path(args.mixture) if args.mixture else exp / "chosen.json"
-        if not path.is_file():
-            raise MixoptError(
-                f"no mixture to run: {path} does not exist (run `mixopt optimize` "
-                "first, or pass --mixture FILE or --weights a=0.5,b=0.5)"
-            )
-        data = json.loads(path.read_text())
-        mixtures = {args.label: data.get("mixture", data)}
-    with api.running():
-        rows = target_run(config, mixtures, str(exp))
+        exp = experiment_dir(config, args.experiment_dir)
+        if args.weights:
+            mixtures = {args.label: _parse_weights(args.weights)}
+        else:
+            path = Path(args.mixture) if args.mixture else exp / "chosen.json"
+            if not path.is_file():
+                raise MixoptError(
+                    f"no mixture to run: {path} does not exist (run `mixopt optimize` "
+                    "first, or pass --mixture FILE or --weights a=0.5,b=0.5)"
+                )
+            data = json.loads(path.read_text())
+            mixtures = {args.label: data.get("mixture", data)}
+        with api.running():
+            rows = target_run(config, mixtures, str(exp))
     _print_comparison(rows)
     return 0
 
