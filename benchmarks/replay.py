@@ -57,7 +57,9 @@ def key(method: str, target: str) -> str:
     return f"{method} @ {target.removeprefix('metric/the_pile_').removesuffix('_val_loss')}"
 
 
-def run(methods: list[str], repeats: int, seed: int, target: str = TARGET) -> dict[str, Any]:
+def run(
+    methods: list[str], repeats: int, seed: int, target: str = TARGET, workers: int = 1
+) -> dict[str, Any]:
     train = load("train_mixture_1m.csv", "train_pile_loss_1m.csv")
     test = load("test_mixture_1m.csv", "test_pile_loss_1m.csv")
     pool = train.concat(test)
@@ -76,6 +78,7 @@ def run(methods: list[str], repeats: int, seed: int, target: str = TARGET) -> di
             seed=seed,
             batch=batch,
             optimizer_params=params,
+            workers=workers,
         )
         res["wall_seconds"] = time.perf_counter() - started
         res["target"] = target
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default=",".join(METHODS), help="comma-separated methods")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
     p.add_argument(
         "--target",
         default=TARGET,
@@ -125,7 +129,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         p.error(f"unknown methods {unknown}; expected some of {list(METHODS)}")
-    results = {} if args.render_only else run(methods, args.repeats, args.seed, args.target)
+    results = (
+        {} if args.render_only else run(methods, args.repeats, args.seed, args.target, args.workers)
+    )
     for res in results.values():  # the curves stay out of the file; the order is kept
         res["per_repeat"] = [
             {k: v for k, v in r.items() if k != "curve"} for r in res["per_repeat"]

@@ -75,7 +75,7 @@ def _git_sha() -> str | None:
     return out.stdout.strip() or None
 
 
-def run(surrogates: list[str], repeats: int, seed: int) -> dict[str, Any]:
+def run(surrogates: list[str], repeats: int, seed: int, workers: int = 1) -> dict[str, Any]:
     train = load("train_mixture_1m.csv", "train_pile_loss_1m.csv")
     test_1m = load("test_mixture_1m.csv", "test_pile_loss_1m.csv")
     test_1b = load("test_mixture_1B.csv", "test_pile_loss_1B.csv")
@@ -95,6 +95,7 @@ def run(surrogates: list[str], repeats: int, seed: int) -> dict[str, Any]:
             repeats=repeats,
             seed=seed,
             tests=tests,
+            workers=workers,
         )
         res["wall_seconds"] = time.perf_counter() - started
         out[name] = res
@@ -137,9 +138,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--surrogates", default=",".join(SURROGATES))
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
     p.add_argument("--out", type=Path, default=RESULTS / "surrogate_fit.json")
     args = p.parse_args(argv)
-    results = run(args.surrogates.split(","), args.repeats, args.seed)
+    results = run(args.surrogates.split(","), args.repeats, args.seed, args.workers)
     merged = json.loads(args.out.read_text())["results"] if args.out.exists() else {}
     merged.update(results)
     ordered = {

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -68,6 +69,12 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--maximize", action="store_true", help="higher target is better")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", type=Path, required=True, metavar="OUT", help="results file")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes for the fits or repeats (default: the CPU count; results do not change)",
+    )
 
 
 def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
@@ -108,6 +115,7 @@ def surrogate_cv(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         seed=args.seed,
         tests=tests or None,
+        workers=args.workers,
     )
     result.update(runs_file=str(args.runs), target=args.target, maximize=args.maximize)
     _write_json(args.json, result)
@@ -154,6 +162,7 @@ def bench_replay(args: argparse.Namespace) -> int:
         batch=batch,
         top_fraction=args.top_fraction,
         optimizer_params=params,
+        workers=args.workers,
     )
     result.update(runs_file=str(args.runs), target=args.target)
     _write_json(args.json, result)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ def cross_validate(
     seed: int,
     tests: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
     surrogate_params: Mapping[str, Any] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Scores of ``surrogate`` trained on ``repeats`` random subsets of each size.
 
@@ -46,7 +47,8 @@ def cross_validate(
     "holdout"); with ``tests`` (name -> (X, y)) on each of those instead. A size equal to the
     number of runs has one distinct subset, so it is fitted once. Returns ``{"rows": [...],
     "summary": [...], ...}``; a correlation is None when the predictions are constant (e.g.
-    LightGBM with too few runs to split).
+    LightGBM with too few runs to split). ``workers`` > 1 fits in that many processes; the
+    results are the same as with one.
     """
     X, y = _check_table(X, y, "runs")
     n = X.shape[0]
@@ -56,28 +58,16 @@ def cross_validate(
     test_sets = {k: _check_table(*v, f"test {k!r}") for k, v in (tests or {}).items()}
     params = dict(surrogate_params or {})
     make_surrogate(surrogate, **params)  # unknown name or bad params fail before any work
-    rows: list[dict[str, Any]] = []
+    jobs = []
     children = np.random.SeedSequence(seed).spawn(len(sizes))
     for size, child in zip(sizes, children, strict=True):
         rng = np.random.default_rng(child)
         for rep in range(1 if size == n else repeats):
             idx = np.sort(rng.choice(n, size=size, replace=False))
-            started = time.perf_counter()
-            model = make_surrogate(surrogate, random_state=seed + rep, **params)
-            model.fit(X[idx], y[idx])
-            fit_seconds = time.perf_counter() - started
-            targets = test_sets or {"holdout": (np.delete(X, idx, 0), np.delete(y, idx))}
-            for name, (Xt, yt) in targets.items():
-                scores = score(yt, model.predict(Xt))
-                rows.append(
-                    {
-                        "size": size,
-                        "repeat": rep,
-                        "test": name,
-                        **scores,
-                        "fit_seconds": fit_seconds,
-                    }
-                )
+            jobs.append({"size": size, "repeat": rep, "idx": idx})
+    shared = {"X": X, "y": y, "surrogate": surrogate, "params": params, "seed": seed}
+    shared["tests"] = test_sets
+    rows = [row for part in _map(_cv_job, jobs, shared, workers) for row in part]
     return {
         "surrogate": surrogate,
         "params": params,
@@ -132,6 +122,7 @@ def replay(
     top_fraction: float = 0.01,
     regret_at: Sequence[int] = (16, 32, 64),
     optimizer_params: Mapping[str, Any] | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Replay ``optimizer`` on the pool of finished runs ``X`` (n, d) with results ``y`` (n,).
 
@@ -142,7 +133,8 @@ def replay(
     of runs until one of the ``ceil(top_fraction * n)`` best pool runs was run; None if never)
     and the simple regret after each of ``regret_at`` runs. A repeat ends early once it has run
     the pool's best mixture (the regret is 0 from there on: its ``curve`` is padded with 0 and
-    its ``order`` lists the runs actually made).
+    its ``order`` lists the runs actually made). ``workers`` > 1 runs the repeats in that many
+    processes; the results are the same as with one.
     """
     X, y = _check_table(X, y, "pool")
     n = X.shape[0]
@@ -158,20 +150,34 @@ def replay(
     # Runs with the pool's best value: once one is run the regret is 0 for good, so the repeat
     # stops there (its curve is padded with 0) instead of asking for the rest of the budget.
     best = set(np.flatnonzero(signed == signed.min()).tolist())
+    bounds = Bounds.unbounded(domains)  # unknown optimizer or bad params fail before any work
+    make_optimizer(
+        optimizer,
+        domains=domains,
+        bounds=bounds,
+        prior=X.mean(axis=0),
+        seed=seed,
+        pool=X,
+        maximize=maximize,
+        **dict(optimizer_params or {}),
+    )
+    jobs = [
+        {"seed": int(child.generate_state(1)[0])}
+        for child in np.random.SeedSequence(seed).spawn(repeats)
+    ]
+    shared = {
+        "X": X,
+        "y": y,
+        "domains": list(domains),
+        "optimizer": optimizer,
+        "budget": budget,
+        "maximize": maximize,
+        "batch": batch,
+        "params": dict(optimizer_params or {}),
+        "stop_at": best,
+    }
     per_repeat = []
-    for rep, child in enumerate(np.random.SeedSequence(seed).spawn(repeats)):
-        order = _replay_once(
-            X,
-            y,
-            domains=domains,
-            optimizer=optimizer,
-            budget=budget,
-            seed=int(child.generate_state(1)[0]),
-            maximize=maximize,
-            batch=batch,
-            params=dict(optimizer_params or {}),
-            stop_at=best,
-        )
+    for rep, order in enumerate(_map(_replay_once, jobs, shared, workers)):
         best_so_far = np.minimum.accumulate(signed[order])
         best_so_far = np.pad(best_so_far, (0, budget - len(order)), mode="edge")  # (budget,)
         hit = next((i + 1 for i, j in enumerate(order) if j in top), None)
@@ -245,6 +251,63 @@ def plot_regret(result: Mapping[str, Any], path: str | Path) -> Path:
     fig.savefig(out, dpi=100)
     plt.close(fig)
     return out
+
+
+def _cv_job(
+    *,
+    X: np.ndarray,
+    y: np.ndarray,
+    surrogate: str,
+    params: dict[str, Any],
+    seed: int,
+    tests: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    size: int,
+    repeat: int,
+    idx: np.ndarray,
+) -> list[dict[str, Any]]:
+    """One fit of ``cross_validate`` and its scores on every test set."""
+    started = time.perf_counter()
+    model = make_surrogate(surrogate, random_state=seed + repeat, **params)
+    model.fit(X[idx], y[idx])
+    fit_seconds = time.perf_counter() - started
+    targets = tests or {"holdout": (np.delete(X, idx, 0), np.delete(y, idx))}
+    return [
+        {
+            "size": size,
+            "repeat": repeat,
+            "test": name,
+            **score(yt, model.predict(Xt)),
+            "fit_seconds": fit_seconds,
+        }
+        for name, (Xt, yt) in targets.items()
+    ]
+
+
+def _call(args: tuple[Callable[..., Any], dict[str, Any]]) -> Any:
+    fn, kwargs = args
+    return fn(**kwargs)
+
+
+def _map(
+    fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], shared: dict[str, Any], workers: int
+) -> list[Any]:
+    """``[fn(**shared, **job) for job in jobs]``, in ``workers`` processes when > 1.
+
+    Processes (spawned, not forked: torch and BLAS thread pools do not survive a fork) rather than
+    threads, since the fits hold the GIL between small torch and numpy calls. Each job carries its
+    own seed, so the results do not depend on ``workers``.
+    """
+    if workers < 1:
+        raise ConfigError(f"workers must be >= 1, got {workers}")
+    calls = [(fn, {**shared, **job}) for job in jobs]
+    if workers == 1 or len(calls) < 2:
+        return [_call(c) for c in calls]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(workers, len(calls)), mp_context=ctx) as pool:
+        return list(pool.map(_call, calls))
 
 
 def _replay_once(

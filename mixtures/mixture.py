@@ -86,6 +86,18 @@ class Mixture(Mapping[str, float]):
             raise MixtureError(f"mixture has weight on {extra}, not among domains {list(domains)}")
         return np.array([self._weights.get(d, 0.0) for d in domains], dtype=float)
 
+    def rounded(self, decimals: int = 6) -> dict[str, float]:
+        """Weights rounded to ``decimals`` places that still sum to 1 (a valid ``Mixture``).
+
+        Plain rounding of each weight can miss 1 by up to ``len/2 * 10**-decimals`` (3 domains:
+        0.999999); the rounding residual goes to the largest weight.
+        """
+        out = {k: round(v, decimals) for k, v in self._weights.items()}
+        largest = max(out, key=lambda k: out[k])
+        rest = math.fsum(v for k, v in out.items() if k != largest)
+        out[largest] = round(1.0 - rest, decimals)
+        return out
+
     def __getitem__(self, key: str) -> float:
         return self._weights[key]
 

@@ -113,7 +113,7 @@ def choose_mixture_task(
     mixture, predicted, std = opt.recommend()
     best_run = table.run_ids[int(np.argmin(y))]
     chosen = {
-        "mixture": {d: round(float(w), 6) for d, w in mixture.items()},
+        "mixture": mixture.rounded(6),
         "predicted": float(predicted),
         "predicted_std": None if std is None else float(std),
         "surrogate": surrogate,

@@ -91,3 +91,25 @@ def test_replay_validates_budget() -> None:
     X, y = pool(10)
     with pytest.raises(ConfigError, match="budget must be between 1 and the pool size 10"):
         replay(X, y, domains=DOMAINS, optimizer="random", budget=11, repeats=1, seed=0)
+
+
+def test_workers_change_nothing_but_the_processes() -> None:
+    """Repeats and fits in 2 processes give exactly the results of one process."""
+    X, y = pool(80)
+    kwargs = dict(domains=DOMAINS, optimizer="random", budget=30, repeats=4, seed=3, batch=4)
+    one, two = replay(X, y, **kwargs), replay(X, y, workers=2, **kwargs)
+    assert [r["order"] for r in two["per_repeat"]] == [r["order"] for r in one["per_repeat"]]
+    assert two["summary"] == one["summary"]
+    cv = dict(surrogate="ridge", train_sizes=[10, 40], repeats=3, seed=1)
+    assert cross_validate(X, y, workers=2, **cv)["rows"] == [
+        {**r, "fit_seconds": pytest.approx(r["fit_seconds"], abs=10)}
+        for r in cross_validate(X, y, **cv)["rows"]
+    ]
+
+
+def test_replay_rejects_unknown_optimizer_and_bad_workers() -> None:
+    X, y = pool(20)
+    with pytest.raises(ConfigError, match="unknown optimizer"):
+        replay(X, y, domains=DOMAINS, optimizer="nope", budget=5, repeats=2, seed=0, workers=2)
+    with pytest.raises(ConfigError, match="workers must be >= 1"):
+        replay(X, y, domains=DOMAINS, optimizer="random", budget=5, repeats=2, seed=0, workers=0)

@@ -71,3 +71,19 @@ def test_bounds_feasibility_and_repetition_cap():
     assert b.contains(np.array([[0.2, 0.4, 0.4], [0.3, 0.3, 0.4]])).tolist() == [True, False]
     with pytest.raises(ConfigError, match="maximum weights sum"):
         Bounds.build(["a", "b"], tokens_available={"a": 1, "b": 1}, token_budget=100, max_epochs=1)
+
+
+def test_rounded_weights_still_form_a_mixture():
+    # the notebook's failure: three weights rounded to 6 places summed to 0.999999
+    m = Mixture({"a": 0.2000284, "b": 0.5094244, "c": 0.2905472})
+    plain = {k: round(v, 6) for k, v in m.items()}
+    with pytest.raises(MixtureError, match="must sum to 1"):
+        Mixture(plain)
+    r = m.rounded(6)
+    assert Mixture(r).rounded(6) == r
+    assert all(abs(r[k] - m[k]) <= 2e-6 for k in m)
+    rng = np.random.default_rng(0)
+    for w in rng.dirichlet(np.ones(7), size=200):
+        r = Mixture.from_array(list("abcdefg"), w).rounded(4)
+        Mixture(r)  # valid at the default tolerance
+        assert all(v == round(v, 4) for v in r.values())
