@@ -1,0 +1,170 @@
+"""Optimizer replay on synthetic pools of 19-64 domains: does BO's saving hold beyond RegMix's 17?
+
+Issue 3 asks that the method not be tuned to RegMix's pool; the public pools of 19-64 domains it
+will also be judged on cannot be downloaded here (no internet). This is a stand-in with a known
+truth, labelled as synthetic everywhere it is reported. Nothing here was used to choose the
+method or its settings (bo with the linear + RBF GP, q = 1, n_init 4, was fixed on RegMix's pool
+before this script existed).
+
+Pool: ``--pool`` (768) mixtures drawn with mixopt's own sampler (RegMix-style Dirichlet around a
+token prior, temperature 0.5, log-spread strengths) from Zipf-like token counts over d domains.
+Truths (``loss`` = validation loss, lower is better; each observed value adds Gaussian noise of
+``--noise`` x the pool's standard deviation, as seeds do):
+
+- ``law``: Data Mixing Laws' exponential form, ``c + k * exp(t . w)``; t ~ N(0, 1.5) per domain.
+- ``saturating``: a few domains help with diminishing returns, the rest cost capacity, and two
+  pairs interact: ``c - sum_j a_j * log(1 + w_j / h_j) + b * (1 - sum_helpful w) ** 2
+  + sum_pairs g * w_i * w_j``, with 3 + d // 10 helpful domains.
+
+Each (truth, d) pool is replayed with random (the whole pool as budget) and bo (budget 64, q 1);
+reported: median runs until a top-1% run is run, and random's median / bo's (the saving).
+
+    .venv/bin/python benchmarks/replay_synthetic.py [--domains 19,32,64] [--repeats 6]
+
+Writes benchmarks/results/replay_synthetic.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.surrogate_fit import RESULTS, machine  # noqa: E402
+from mixtures.constraints import Bounds  # noqa: E402
+from mixtures.evaluation import replay  # noqa: E402
+from mixtures.sampling import SamplerConfig, sample_mixtures, token_prior  # noqa: E402
+
+TRUTHS = ("law", "saturating")
+
+
+def make_pool(
+    truth: str, d: int, *, n: int, noise: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``n`` sampled mixtures over ``d`` domains and their noisy synthetic losses."""
+    rng = np.random.default_rng([seed, d, TRUTHS.index(truth)])
+    domains = [f"d{j:02d}" for j in range(d)]
+    counts = rng.permutation(1.0 / np.arange(1, d + 1) ** 1.1)  # Zipf-like token counts
+    prior = token_prior(counts, temperature=0.5)
+    X = sample_mixtures(
+        n, prior=prior, bounds=Bounds.unbounded(domains), rng=rng, config=SamplerConfig()
+    )
+    if truth == "law":
+        t = rng.normal(0.0, 1.5, size=d)
+        clean = 2.5 + 1.0 * np.exp(X @ t)
+    else:
+        helpful = rng.choice(d, size=3 + d // 10, replace=False)
+        a = rng.uniform(0.1, 0.4, size=helpful.size)
+        h = rng.uniform(0.02, 0.2, size=helpful.size)
+        gain = (a * np.log1p(X[:, helpful] / h)).sum(axis=1)
+        rest = 1.0 - X[:, helpful].sum(axis=1)
+        pairs = rng.choice(d, size=(2, 2), replace=False)
+        inter = sum(rng.uniform(-1.0, 1.0) * X[:, i] * X[:, j] for i, j in pairs)
+        clean = 4.0 - gain + 0.5 * rest**2 + inter
+    y = clean + rng.normal(0.0, noise * clean.std(), size=n)
+    return X, y, domains
+
+
+def run(
+    dims: list[int], repeats: int, seed: int, *, pool: int, noise: float, workers: int
+) -> list[dict[str, Any]]:
+    rows = []
+    for truth in TRUTHS:
+        for d in dims:
+            X, y, domains = make_pool(truth, d, n=pool, noise=noise, seed=seed)
+            row: dict[str, Any] = {"truth": truth, "domains": d, "pool": pool}
+            for name, optimizer, budget in (("random", "random", pool), ("bo", "bo", 64)):
+                started = time.perf_counter()
+                res = replay(
+                    X,
+                    y,
+                    domains=domains,
+                    optimizer=optimizer,
+                    budget=budget,
+                    repeats=repeats,
+                    seed=seed,
+                    batch=1,
+                    workers=workers,
+                )
+                s = res["summary"]
+                row[name] = {
+                    "median": s["runs_to_top_median"],
+                    "hit_rate": s["hit_rate"],
+                    "per_repeat": [r["runs_to_top"] for r in res["per_repeat"]],
+                    "wall_seconds": time.perf_counter() - started,
+                }
+                print(
+                    f"{truth} d={d} {name}: median {s['runs_to_top_median']:g} "
+                    f"{row[name]['per_repeat']} ({row[name]['wall_seconds']:.0f} s)",
+                    flush=True,
+                )
+            row["saving"] = row["random"]["median"] / row["bo"]["median"]
+            rows.append(row)
+    return rows
+
+
+def table_md(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| truth | domains | random: median runs to top 1% | bo (gp_linear, q 1, budget 64) "
+        "| bo hit rate | random / bo | wall s (random, bo) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['truth']} | {r['domains']} | {r['random']['median']:g} | {r['bo']['median']:g} "
+            f"| {r['bo']['hit_rate']:.0%} | {r['saving']:.1f}x "
+            f"| {r['random']['wall_seconds']:.0f}, {r['bo']['wall_seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--domains", default="19,32,64", help="comma-separated domain counts")
+    p.add_argument("--repeats", type=int, default=6)
+    p.add_argument("--pool", type=int, default=768)
+    p.add_argument("--noise", type=float, default=0.02, help="noise sd / pool sd")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
+    p.add_argument("--out", type=Path, default=RESULTS / "replay_synthetic.json")
+    args = p.parse_args(argv)
+    dims = [int(x) for x in args.domains.split(",")]
+    started = time.perf_counter()
+    rows = run(
+        dims, args.repeats, args.seed, pool=args.pool, noise=args.noise, workers=args.workers
+    )
+    meta = {
+        "command": "python benchmarks/replay_synthetic.py " + " ".join(argv or sys.argv[1:]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        "wall_seconds": time.perf_counter() - started,
+        "repeats": args.repeats,
+        "noise": args.noise,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+    md = (
+        "# Replay on synthetic pools (19-64 domains)\n\n"
+        f"Command: `{meta['command']}`  \nDate: {meta['date']}; machine: "
+        f"{meta['machine']}; {meta['wall_seconds']:.0f} s in all\n\n"
+        f"Synthetic truths (see the script's docstring), {args.repeats} repeats, noise "
+        f"{args.noise} x pool sd. Not RegMix data: a stand-in for the public pools of 19-64 "
+        "domains that cannot be downloaded here.\n\n" + table_md(rows) + "\n"
+    )
+    args.out.with_suffix(".md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
