@@ -28,7 +28,9 @@ def _config(args: argparse.Namespace):
 
 
 def _api():
-    """Prefect's temporary server, started before anything else (see flows.server.TemporaryAPI)."""
+    """Prefect's temporary server, started before anything else (see flows.server.TemporaryAPI).
+    Imported here: flows.server (urllib, subprocess) is ~70 ms that `mixopt runs ...` and
+    `--help` do not need."""
     from flows.server import TemporaryAPI
 
     return TemporaryAPI()

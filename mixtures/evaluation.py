@@ -22,7 +22,7 @@ from scipy.stats import pearsonr, spearmanr
 
 from mixtures.constraints import Bounds
 from mixtures.errors import ConfigError, DataError
-from mixtures.optimizers import make_optimizer
+from mixtures.optimizers import Optimizer, make_optimizer
 from mixtures.surrogates import make_surrogate
 
 #: Fewest held-out runs a correlation is computed on.
@@ -65,8 +65,7 @@ def cross_validate(
         for rep in range(1 if size == n else repeats):
             idx = np.sort(rng.choice(n, size=size, replace=False))
             jobs.append({"size": size, "repeat": rep, "idx": idx})
-    shared = {"X": X, "y": y, "surrogate": surrogate, "params": params, "seed": seed}
-    shared["tests"] = test_sets
+    shared = dict(X=X, y=y, surrogate=surrogate, params=params, seed=seed, tests=test_sets)
     rows = [row for part in _map(_cv_job, jobs, shared, workers) for row in part]
     return {
         "surrogate": surrogate,
@@ -150,17 +149,8 @@ def replay(
     # Runs with the pool's best value: once one is run the regret is 0 for good, so the repeat
     # stops there (its curve is padded with 0) instead of asking for the rest of the budget.
     best = set(np.flatnonzero(signed == signed.min()).tolist())
-    bounds = Bounds.unbounded(domains)  # unknown optimizer or bad params fail before any work
-    make_optimizer(
-        optimizer,
-        domains=domains,
-        bounds=bounds,
-        prior=X.mean(axis=0),
-        seed=seed,
-        pool=X,
-        maximize=maximize,
-        **dict(optimizer_params or {}),
-    )
+    params = dict(optimizer_params or {})
+    _pool_optimizer(X, domains, optimizer, seed, maximize, params)  # bad name/params: fail now
     jobs = [
         {"seed": int(child.generate_state(1)[0])}
         for child in np.random.SeedSequence(seed).spawn(repeats)
@@ -173,7 +163,7 @@ def replay(
         "budget": budget,
         "maximize": maximize,
         "batch": batch,
-        "params": dict(optimizer_params or {}),
+        "params": params,
         "stop_at": best,
     }
     per_repeat = []
@@ -196,7 +186,7 @@ def replay(
         )
     return {
         "optimizer": optimizer,
-        "params": dict(optimizer_params or {}),
+        "params": params,
         "pool": n,
         "budget": budget,
         "repeats": repeats,
@@ -310,6 +300,27 @@ def _map(
         return list(pool.map(_call, calls))
 
 
+def _pool_optimizer(
+    X: np.ndarray,
+    domains: Sequence[str],
+    optimizer: str,
+    seed: int,
+    maximize: bool,
+    params: dict[str, Any],
+) -> Optimizer:
+    """A fresh ``optimizer`` in pool mode over the rows of ``X``, unbounded."""
+    return make_optimizer(
+        optimizer,
+        domains=domains,
+        bounds=Bounds.unbounded(domains),
+        prior=X.mean(axis=0),  # unused in pool mode; the pool's mean is a valid stand-in
+        seed=seed,
+        pool=X,
+        maximize=maximize,
+        **params,
+    )
+
+
 def _replay_once(
     X: np.ndarray,
     y: np.ndarray,
@@ -325,18 +336,7 @@ def _replay_once(
 ) -> list[int]:
     """Pool indices in the order the optimizer ran them (up to ``budget``; it stops early once
     a member of ``stop_at`` has been run)."""
-    bounds = Bounds.unbounded(domains)
-    prior = X.mean(axis=0)  # unused in pool mode; the pool's mean is a valid stand-in
-    opt = make_optimizer(
-        optimizer,
-        domains=domains,
-        bounds=bounds,
-        prior=prior,
-        seed=seed,
-        pool=X,
-        maximize=maximize,
-        **params,
-    )
+    opt = _pool_optimizer(X, domains, optimizer, seed, maximize, params)
     order: list[int] = []
     first = getattr(opt, "n_init", batch or budget)
     while len(order) < budget:

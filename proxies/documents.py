@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mixtures.errors import ConfigError, DataError
+from proxies.files import atomic_write_bytes
 
 MIN_DOC_CHARS = 64
 """Documents shorter than this after cleaning are dropped: too short to carry domain signal
@@ -416,7 +417,7 @@ def prepare_documents(
         )
     manifest = _write_all(out_dir, kept, failed=sorted(failures))
     if stamp is not None:
-        _atomic_write_bytes(out_dir / INPUTS_NAME, json.dumps({"stamp": stamp}).encode("utf-8"))
+        atomic_write_bytes(out_dir / INPUTS_NAME, json.dumps({"stamp": stamp}).encode("utf-8"))
     return manifest
 
 
@@ -540,7 +541,7 @@ def _write_all(out_dir: Path, kept: list[_Domain], *, failed: list[str]) -> Docs
         _write_parquet(out_dir / domain.name / "train.parquet", domain.train)
         _write_parquet(out_dir / domain.name / "val.parquet", domain.val)
     manifest = DocsManifest(domains=tuple(d.stats() for d in kept), fingerprint=_fingerprint(kept))
-    _atomic_write_bytes(
+    atomic_write_bytes(
         out_dir / MANIFEST_NAME, (json.dumps(manifest.to_json(), indent=2) + "\n").encode("utf-8")
     )
     return manifest
@@ -551,12 +552,6 @@ def _write_parquet(path: Path, texts: list[str]) -> None:
     table = pa.table({"text": pa.array(texts, type=pa.string())})
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     pq.write_table(table, tmp, compression="zstd")
-    os.replace(tmp, path)
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
     os.replace(tmp, path)
 
 

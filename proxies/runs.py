@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from mixtures.errors import DataError
 from mixtures.mixture import Mixture
 from proxies.config import TrainConfig
+from proxies.files import atomic_write_bytes
 from proxies.tokens import TokenCorpus
 
 #: Weights are rounded before hashing so that a mixture read back from JSON/Parquet names the
@@ -121,9 +122,7 @@ def write_plan(runs: Sequence[tuple[str, RunSpec]], folder: str | Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
     if not path.exists():
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        atomic_write_bytes(path, text.encode())
     return path
 
 

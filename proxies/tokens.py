@@ -22,6 +22,7 @@ import polars as pl
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from mixtures.errors import DataError
+from proxies.files import atomic_write_bytes
 
 TOKEN_COUNTS_SCHEMA = {
     "domain": pl.Utf8,
@@ -73,12 +74,6 @@ def train_tokenizer(
     return tok
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
 def _encode_split(tok: Tokenizer, texts: list[str], eos_id: int, batch: int = 512) -> np.ndarray:
     parts: list[np.ndarray] = []
     for start in range(0, len(texts), batch):
@@ -108,7 +103,7 @@ def build_token_arrays(
         return TokenCorpus.load(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tok = train_tokenizer(docs_dir, domains, vocab_size=vocab_size, sample_bytes=sample_bytes)
-    _atomic_write_bytes(out_dir / "tokenizer.json", tok.to_str().encode())
+    atomic_write_bytes(out_dir / "tokenizer.json", tok.to_str().encode())
     eos_id = tok.token_to_id(EOS)
     rows = []
     for domain in sorted(domains):
@@ -116,7 +111,7 @@ def build_token_arrays(
         for split in SPLITS:
             texts = _read_texts(docs_dir / domain / f"{split}.parquet")
             ids = _encode_split(tok, texts, eos_id)
-            _atomic_write_bytes(out_dir / domain / f"{split}.bin", ids.tobytes())
+            atomic_write_bytes(out_dir / domain / f"{split}.bin", ids.tobytes())
             n_bytes = sum(len(t.encode("utf-8")) for t in texts)
             rows.append((domain, split, len(texts), n_bytes, int(ids.size)))
     counts = pl.DataFrame(rows, schema=TOKEN_COUNTS_SCHEMA, orient="row")
@@ -131,7 +126,7 @@ def build_token_arrays(
         "eos_id": eos_id,
         "domains": sorted(domains),
     }
-    _atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
     return TokenCorpus.load(out_dir)
 
 

@@ -72,8 +72,7 @@ class GPSurrogate(Surrogate):
         log_target: bool | Literal["auto"] = "auto",
         random_state: int | None = None,
     ) -> None:
-        if kernel not in KERNELS:
-            raise ConfigError(f"unknown GP kernel {kernel!r}; expected one of {list(KERNELS)}")
+        _covar(kernel, 1)  # an unknown kernel fails here, not at fit
         self.kernel = kernel
         self.max_iter = max_iter
         self.threads = threads
@@ -116,4 +115,4 @@ def _covar(kernel: str, d: int) -> Kernel | None:
         return ScaleKernel(LinearKernel()) + ScaleKernel(
             get_covar_module_with_dim_scaled_prior(ard_num_dims=d)
         )
-    raise ConfigError(f"unknown GP kernel {kernel!r}; expected 'rbf', 'matern' or 'linear+rbf'")
+    raise ConfigError(f"unknown GP kernel {kernel!r}; expected one of {list(KERNELS)}")

@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -71,27 +73,31 @@ def test_server_process_rejects_bad_arguments():
     assert out.returncode == 2 and "usage" in out.stderr
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
-@pytest.mark.slow
-def test_cli_flow_runs_on_its_server_and_stops_it(tmp_path):
+@contextlib.contextmanager
+def _cli_with_its_server(tmp_path: Path, **popen: Any) -> Iterator[subprocess.Popen]:
+    """``mixopt prepare-corpus`` in a session of its own, yielded once its temporary server
+    process exists (up to 60 s); whatever is left of the session is killed afterwards."""
     proc = subprocess.Popen(
-        _prepare_corpus_cmd(tmp_path),
-        cwd=ROOT,
-        env=_env(tmp_path),
-        start_new_session=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        _prepare_corpus_cmd(tmp_path), cwd=ROOT, env=_env(tmp_path), start_new_session=True, **popen
     )
     try:
         deadline = time.time() + 60
         while not _session_servers(proc.pid) and time.time() < deadline:
             time.sleep(0.02)
+        yield proc
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.slow
+def test_cli_flow_runs_on_its_server_and_stops_it(tmp_path):
+    with _cli_with_its_server(
+        tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as proc:
         servers = _session_servers(proc.pid)
         log, _ = proc.communicate(timeout=600)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 0, log[-3000:]
     assert len(servers) == 1, "the CLI starts exactly one temporary server"
     assert "token corpus:" in log
@@ -112,18 +118,9 @@ def test_cli_flow_runs_on_its_server_and_stops_it(tmp_path):
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG, /proc")
 @pytest.mark.slow
 def test_server_exits_when_the_cli_is_killed(tmp_path):
-    proc = subprocess.Popen(
-        _prepare_corpus_cmd(tmp_path),
-        cwd=ROOT,
-        env=_env(tmp_path),
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.time() + 60
-        while not _session_servers(proc.pid) and time.time() < deadline:
-            time.sleep(0.02)
+    with _cli_with_its_server(
+        tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    ) as proc:
         assert _session_servers(proc.pid), "the temporary server did not start"
         os.kill(proc.pid, signal.SIGKILL)  # the CLI only, not its process group
         proc.wait()
@@ -131,9 +128,6 @@ def test_server_exits_when_the_cli_is_killed(tmp_path):
         while _session_servers(proc.pid) and time.time() < deadline:
             time.sleep(0.1)
         assert _session_servers(proc.pid) == [], "the server outlived the CLI"
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 @pytest.mark.slow
