@@ -101,9 +101,12 @@ class BOOptimizer(Optimizer):
             return self.rng.choice(candidates.shape[0], size=n, replace=False)
         gp = self.fit_surrogate()
         feats = torch.as_tensor(featurize(candidates, gp.features), dtype=torch.float64)
-        acq = self._acquisition(gp)
+        # The acquisition is built inside the seeded block too: pruning its baseline draws a
+        # sampler seed from torch's global RNG, which made proposals depend on what the process
+        # had run before (a replay repeat differed between one and two worker processes).
         with torch.random.fork_rng(), torch_threads(gp.threads):
             torch.manual_seed(self.seed)
+            acq = self._acquisition(gp)
             picked, _ = optimize_acqf_discrete(acq, q=n, choices=feats, unique=True)
         # Map the chosen feature rows back to candidate rows (exact copies of rows of ``feats``).
         lookup = {tuple(row.tolist()): i for i, row in enumerate(feats)}

@@ -110,6 +110,25 @@ def test_bo_improves_on_its_initial_design() -> None:
     assert opt.best()[0]["a"] > 0.3  # the law rewards weight on 'a'
 
 
+def test_bo_proposals_do_not_depend_on_torch_global_rng() -> None:
+    """What a process ran before must not change BO's proposals (a replay repeat differed
+    between one and two worker processes): asking neither reads nor advances torch's global
+    RNG."""
+    import torch
+
+    proposals = []
+    for global_seed in (1, 2):
+        opt = build("bo", seed=3, **FAST_BO)
+        first = opt.ask(6)
+        opt.tell(first, values(first))
+        torch.manual_seed(global_seed)
+        state = torch.get_rng_state()
+        asked = opt.ask(2)
+        assert torch.equal(torch.get_rng_state(), state)
+        proposals.append([m.to_array(DOMAINS).tolist() for m in asked])
+    assert proposals[0] == proposals[1]
+
+
 def test_regmix_averages_top_k_and_respects_bounds() -> None:
     bounds = Bounds(DOMAINS, np.zeros(4), np.array([0.5, 1.0, 1.0, 1.0]))
     opt = build("regmix", bounds=bounds, surrogate="ridge", n_init=8, n_candidates=500)
