@@ -73,7 +73,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--workers",
         type=int,
         default=os.cpu_count() or 1,
-        help="processes for the fits or repeats (default: the CPU count; results do not change)",
+        help="processes for the fits or repeats (default: the CPU count; same results for any)",
     )
 
 
