@@ -12,7 +12,9 @@ simple regret after 16/32/64 runs.
   RBF GP (``gp``);
 - bo_q2: the same with q = 2 and a budget of 24 (regret after 16 runs only);
 - bo_q1 / bo_linear_q1: q = 1, budget 32, with the RBF GP or the linear + RBF GP (the
-  optimizer's default since 2026-11-22 04:10).
+  optimizer's default since 2026-11-22 04:10);
+- bo_hybrid_q1: q = 1, budget 32, with ``gp_hybrid`` (linear in the weights and in their
+  square roots, plus an RBF on the square roots).
 
     .venv/bin/python benchmarks/replay.py [--only bo] [--repeats 20]
 
@@ -47,6 +49,8 @@ METHODS: dict[str, tuple[str, int | None, int | None, dict[str, Any]]] = {
     # one run per round; the RBF GP on sqrt(weights) vs the linear + RBF GP on the weights
     "bo_q1": ("bo", 32, 1, {"n_init": 4, "surrogate": "gp"}),
     "bo_linear_q1": ("bo", 32, 1, {"n_init": 4, "surrogate": "gp_linear"}),
+    # linear in w and sqrt(w) + RBF on sqrt(w): the evidence picks the feature map
+    "bo_hybrid_q1": ("bo", 32, 1, {"n_init": 4, "surrogate": "gp_hybrid"}),
 }
 
 

@@ -33,8 +33,8 @@ def make_optimizer(
     maximize: bool = False,
     **params: Any,
 ) -> Optimizer:
-    """An optimizer by ``name``; ``surrogate`` defaults to the ensemble for regmix and the
-    linear + RBF GP (``gp_linear``) for bo (random ignores it); ``params`` go to the
+    """An optimizer by ``name``; ``surrogate`` defaults to the ensemble for regmix and
+    ``gp_hybrid`` (linear in w and sqrt(w), RBF on sqrt(w)) for bo (random ignores it); ``params`` go to the
     optimizer's constructor."""
     common = dict(domains=domains, bounds=bounds, prior=prior, seed=seed, pool=pool)
     try:

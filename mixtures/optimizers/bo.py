@@ -33,7 +33,7 @@ from mixtures.surrogates.gp import torch_threads
 
 
 class BOOptimizer(Optimizer):
-    """Batch BO; ``surrogate`` names a GP surrogate (default ``"gp_linear"``; its BoTorch model
+    """Batch BO; ``surrogate`` names a GP surrogate (default ``"gp_hybrid"``; its BoTorch model
     is used).
 
     With fewer than ``n_init`` observations ``ask`` returns random prior draws (pool mode:

@@ -8,6 +8,7 @@
 ``regmix_lgbm``  LightGBM with RegMix's released settings on raw weights (the baseline)
 ``gp``           BoTorch GP, RBF-ARD on sqrt(weights) (Hellinger), log target; has a std
 ``gp_linear``    BoTorch GP, linear + RBF-ARD kernel on the weights, log target; has a std
+``gp_hybrid``    BoTorch GP, linear on weights + linear and RBF-ARD on sqrt(weights); has a std
 ``mixing_law``   Data Mixing Laws' ``c + k exp(t . r)``
 ``loglinear``    ``log L = a + t . r``
 ``ensemble``     mean of ``gp`` and ``mixing_law`` (the default); has a std
@@ -56,6 +57,7 @@ def _presets() -> dict[str, tuple[type[Surrogate], dict[str, Any]]]:
         ),
         "gp": (GPSurrogate, {}),
         "gp_linear": (GPSurrogate, {"kernel": "linear+rbf", "features": "x"}),
+        "gp_hybrid": (GPSurrogate, {"kernel": "hybrid", "features": "x+sqrt"}),
         "mixing_law": (MixingLawSurrogate, {"form": "exp"}),
         "loglinear": (MixingLawSurrogate, {"form": "loglinear"}),
         "ensemble": (EnsembleSurrogate, {}),

@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 
 from mixtures.errors import DataError
 
-Features = Literal["x", "sqrt", "log"]
+Features = Literal["x", "sqrt", "log", "x+sqrt"]
 #: Added to weights before ``log`` features: RegMix stores weights with 3 decimals, so 1e-3 is the
 #: smallest non-zero weight and zeros map to a finite value one step below it.
 LOG_FEATURE_EPS = 1e-3
@@ -64,7 +64,9 @@ def featurize(X: np.ndarray, features: Features) -> np.ndarray:
         return np.sqrt(X)
     if features == "log":
         return np.log(X + LOG_FEATURE_EPS)
-    raise DataError(f"unknown features {features!r}; expected 'x', 'sqrt' or 'log'")
+    if features == "x+sqrt":
+        return np.hstack([X, np.sqrt(X)])
+    raise DataError(f"unknown features {features!r}; expected 'x', 'sqrt', 'log' or 'x+sqrt'")
 
 
 class TargetTransform:

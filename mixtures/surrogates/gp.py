@@ -30,7 +30,7 @@ from mixtures.errors import ConfigError
 from mixtures.surrogates.base import Features, Surrogate
 
 #: Kernels ``GPSurrogate`` accepts.
-KERNELS = ("rbf", "matern", "linear+rbf")
+KERNELS = ("rbf", "matern", "linear+rbf", "hybrid")
 
 
 @contextmanager
@@ -65,14 +65,14 @@ class GPSurrogate(Surrogate):
     def __init__(
         self,
         *,
-        kernel: Literal["rbf", "matern", "linear+rbf"] = "rbf",
+        kernel: Literal["rbf", "matern", "linear+rbf", "hybrid"] = "rbf",
         max_iter: int = 100,
         threads: int | None = 1,
         features: Features = "sqrt",
         log_target: bool | Literal["auto"] = "auto",
         random_state: int | None = None,
     ) -> None:
-        _covar(kernel, 1)  # an unknown kernel fails here, not at fit
+        _covar(kernel, 2)  # an unknown kernel fails here, not at fit
         self.kernel = kernel
         self.max_iter = max_iter
         self.threads = threads
@@ -114,5 +114,17 @@ def _covar(kernel: str, d: int) -> Kernel | None:
     if kernel == "linear+rbf":
         return ScaleKernel(LinearKernel()) + ScaleKernel(
             get_covar_module_with_dim_scaled_prior(ard_num_dims=d)
+        )
+    if kernel == "hybrid":
+        if d % 2:
+            raise ConfigError(
+                f"the hybrid GP kernel needs features 'x+sqrt' (2 per domain), got {d} features"
+            )
+        k = d // 2
+        raw, root = tuple(range(k)), tuple(range(k, d))
+        return (
+            ScaleKernel(LinearKernel(active_dims=raw))
+            + ScaleKernel(LinearKernel(active_dims=root))
+            + ScaleKernel(get_covar_module_with_dim_scaled_prior(ard_num_dims=k, active_dims=root))
         )
     raise ConfigError(f"unknown GP kernel {kernel!r}; expected one of {list(KERNELS)}")

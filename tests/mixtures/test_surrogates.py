@@ -29,7 +29,7 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return X, law(X) + noise, Xt, law(Xt)
 
 
-FAST = ["ridge", "lightgbm", "mixing_law", "loglinear", "gp", "gp_linear"]
+FAST = ["ridge", "lightgbm", "mixing_law", "loglinear", "gp", "gp_linear", "gp_hybrid"]
 
 
 @pytest.mark.parametrize("name", FAST)
@@ -39,6 +39,28 @@ def test_ranks_unseen_mixtures_of_a_known_law(name, data) -> None:
     assert model.fit(X, y) is model
     rho = spearmanr(model.predict(Xt), yt)[0]
     assert rho > {"lightgbm": 0.8, "loglinear": 0.9}.get(name, 0.95), (name, rho)
+
+
+def test_hybrid_kernel_needs_two_features_per_domain(data) -> None:
+    X, y, _, _ = data
+    with pytest.raises(ConfigError, match="hybrid GP kernel needs features 'x\\+sqrt'"):
+        make_surrogate("gp_hybrid", features="sqrt").fit(X, y)
+
+
+def test_hybrid_gp_prefers_the_linear_part_that_fits(data) -> None:
+    """On a target linear in sqrt(w) the evidence gives the sqrt linear part the larger scale,
+    on one linear in w the raw part: the kernel picks the feature map from the runs alone."""
+    X, _, _, _ = data
+    coef = np.linspace(-1.0, 1.0, D)
+    scales = {}
+    for name, target in (("sqrt", np.sqrt(X) @ coef), ("x", X @ coef)):
+        model = make_surrogate("gp_hybrid", random_state=0).fit(X, 3.0 + target)
+        raw, root, _ = model.model_.covar_module.kernels
+        scales[name] = tuple(  # prior variance of the linear part: outputscale x slope variance
+            float((k.outputscale * k.base_kernel.variance).detach()) for k in (raw, root)
+        )
+    assert scales["sqrt"][1] > scales["sqrt"][0], scales
+    assert scales["x"][0] > scales["x"][1], scales
 
 
 def test_mixing_law_recovers_its_parameters(data) -> None:
