@@ -73,6 +73,10 @@ class GPSurrogate(Surrogate):
         random_state: int | None = None,
     ) -> None:
         _covar(kernel, 2)  # an unknown kernel fails here, not at fit
+        if kernel == "hybrid" and features != "x+sqrt":
+            raise ConfigError(
+                f"the hybrid GP kernel needs features 'x+sqrt' (w and sqrt(w)), got {features!r}"
+            )
         self.kernel = kernel
         self.max_iter = max_iter
         self.threads = threads
@@ -116,7 +120,7 @@ def _covar(kernel: str, d: int) -> Kernel | None:
             get_covar_module_with_dim_scaled_prior(ard_num_dims=d)
         )
     if kernel == "hybrid":
-        if d % 2:
+        if d % 2:  # GPSurrogate checks the feature map; this guards direct use
             raise ConfigError(
                 f"the hybrid GP kernel needs features 'x+sqrt' (2 per domain), got {d} features"
             )
