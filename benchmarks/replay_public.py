@@ -35,12 +35,10 @@ Writes benchmarks/results/replay_public.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +46,17 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay_synthetic import random_expectation  # noqa: E402
-from benchmarks.surrogate_fit import RESULTS, machine  # noqa: E402
-from mixtures.errors import DataError  # noqa: E402
+from benchmarks.surrogate_fit import (  # noqa: E402
+    RESULTS,
+    header_md,
+    load_results,
+    run_meta,
+    save_results,
+    write_md,
+)
 from mixtures.evaluation import replay  # noqa: E402
 from mixtures.importers import import_olmix  # noqa: E402
+from mixtures.runtable import RunTable  # noqa: E402
 
 POOLS = ("dclm", "full_recomputation")
 #: name -> (optimizer, batch (None: one shot), optimizer params); budget 64 for all
@@ -62,15 +67,9 @@ METHODS: dict[str, tuple[str, int | None, dict[str, Any]]] = {
 }
 
 
-def load(folder: Path, stem: str) -> Any:
-    ratios, metrics = folder / f"{stem}_ratios.csv", folder / f"{stem}_metrics.csv"
-    for path in (ratios, metrics):
-        if not path.is_file():
-            raise DataError(
-                f"{path} not found: --olmix must be a folder with Olmix's swarm CSVs "
-                "(see this script's docstring for how to get them)"
-            )
-    return import_olmix(ratios, metrics).table
+def load(folder: Path, stem: str) -> RunTable:
+    """One swarm as a run table (the importer names a missing or malformed file)."""
+    return import_olmix(folder / f"{stem}_ratios.csv", folder / f"{stem}_metrics.csv").table
 
 
 def run(
@@ -154,35 +153,32 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown pool or method {unknown}; pools {list(POOLS)}, methods {list(METHODS)}")
     if args.render_only:
-        saved = json.loads(args.out.read_text())
-        meta, rows = saved["meta"], saved["results"]
+        meta, rows = load_results(args.out)
         methods = [m for m in METHODS if m in rows[0]]
     else:
-        if args.olmix is None:
-            p.error("--olmix FOLDER is required (unless --render-only)")
+        if args.olmix is None or not args.olmix.is_dir():
+            p.error(
+                f"--olmix must be a folder with Olmix's swarm CSVs, got {args.olmix}; "
+                "the script's docstring says how to get them"
+            )
         started = time.perf_counter()
         rows = run(args.olmix, pools, methods, args.repeats, args.seed, args.workers)
-        meta = {
-            "command": "python benchmarks/replay_public.py " + " ".join(argv or sys.argv[1:]),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine(),
-            "wall_seconds": time.perf_counter() - started,
-            "repeats": args.repeats,
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+        meta = run_meta(
+            "replay_public.py",
+            argv,
+            wall_seconds=time.perf_counter() - started,
+            repeats=args.repeats,
+        )
+        save_results(args.out, meta, rows)
     md = (
-        "# Replay on Olmix's public swarms\n\n"
-        f"Command: `{meta['command']}`  \nDate: {meta['date']}; machine: {meta['machine']}; "
-        f"{meta['wall_seconds']:.0f} s in all\n\n"
-        f"Target: mean of the {rows[0]['metrics']} bits-per-byte metrics (lower is better); "
+        header_md("Replay on Olmix's public swarms", meta)
+        + f"Target: mean of the {rows[0]['metrics']} bits-per-byte metrics (lower is better); "
         f"{meta['repeats']} repeats, budget 64; saving = random's expected mean / the median. "
         "Data: allenai/olmix (Apache-2.0) at 6df202e^, not in this repository.\n\n"
         + table_md(rows, methods)
         + "\n"
     )
-    args.out.with_suffix(".md").write_text(md)
-    print(md)
+    write_md(args.out, md)
     return 0
 
 

@@ -28,12 +28,10 @@ Writes benchmarks/results/replay_synthetic.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +40,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.surrogate_fit import RESULTS, machine  # noqa: E402
+from benchmarks.surrogate_fit import (  # noqa: E402
+    RESULTS,
+    header_md,
+    load_results,
+    run_meta,
+    save_results,
+    write_md,
+)
 from mixtures.constraints import Bounds  # noqa: E402
 from mixtures.evaluation import replay  # noqa: E402
 from mixtures.names import DEFAULT_BO_SURROGATE  # noqa: E402
@@ -166,8 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--render-only", action="store_true", help="rewrite the .md from the JSON")
     args = p.parse_args(argv)
     if args.render_only:
-        saved = json.loads(args.out.read_text())
-        meta, rows = saved["meta"], saved["results"]
+        meta, rows = load_results(args.out)
     else:
         dims = [int(x) for x in args.domains.split(",")]
         started = time.perf_counter()
@@ -180,30 +184,25 @@ def main(argv: list[str] | None = None) -> int:
             workers=args.workers,
             surrogate=args.surrogate,
         )
-        meta = {
-            "command": "python benchmarks/replay_synthetic.py " + " ".join(argv or sys.argv[1:]),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "machine": machine(),
-            "wall_seconds": time.perf_counter() - started,
-            "repeats": args.repeats,
-            "noise": args.noise,
-            "surrogate": args.surrogate or DEFAULT_BO_SURROGATE,
-        }
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+        meta = run_meta(
+            "replay_synthetic.py",
+            argv,
+            wall_seconds=time.perf_counter() - started,
+            repeats=args.repeats,
+            noise=args.noise,
+            surrogate=args.surrogate or DEFAULT_BO_SURROGATE,
+        )
+        save_results(args.out, meta, rows)
     md = (
-        "# Replay on synthetic pools (19-64 domains)\n\n"
-        f"Command: `{meta['command']}`  \nDate: {meta['date']}; machine: "
-        f"{meta['machine']}; {meta['wall_seconds']:.0f} s in all\n\n"
-        f"Synthetic truths (see the script's docstring), {meta['repeats']} repeats, noise "
+        header_md("Replay on synthetic pools (19-64 domains)", meta)
+        + f"Synthetic truths (see the script's docstring), {meta['repeats']} repeats, noise "
         f"{meta['noise']} x pool sd. Random's expectation is exact (draws without replacement); "
         "its sampled median over so few repeats scatters widely. Not RegMix data: a stand-in "
         "for the public pools of 19-64 domains that cannot be downloaded here.\n\n"
-        + table_md(rows, meta.get("surrogate") or "gp_linear")  # runs before the key: gp_linear
+        + table_md(rows, meta["surrogate"])
         + "\n"
     )
-    args.out.with_suffix(".md").write_text(md)
-    print(md)
+    write_md(args.out, md)
     return 0
 
 

@@ -62,6 +62,42 @@ def machine() -> dict[str, Any]:
     }
 
 
+def run_meta(script: str, argv: list[str] | None, **extra: Any) -> dict[str, Any]:
+    """What a results file records of its run: command, date, machine, then ``extra``."""
+    return {
+        "command": f"python benchmarks/{script} " + " ".join(argv or sys.argv[1:]),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine(),
+        **extra,
+    }
+
+
+def save_results(out: Path, meta: dict[str, Any], rows: Any) -> None:
+    """``{"meta": meta, "results": rows}`` as JSON at ``out`` (folders created)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+
+
+def load_results(out: Path) -> tuple[dict[str, Any], Any]:
+    """``(meta, rows)`` of a file ``save_results`` wrote (for ``--render-only``)."""
+    saved = json.loads(out.read_text())
+    return saved["meta"], saved["results"]
+
+
+def write_md(out: Path, md: str) -> None:
+    """The report beside the JSON (``out`` with ``.md``), and on stdout."""
+    out.with_suffix(".md").write_text(md)
+    print(md)
+
+
+def header_md(title: str, meta: dict[str, Any]) -> str:
+    """Title, command, date, machine and wall time of a replay report."""
+    return (
+        f"# {title}\n\nCommand: `{meta['command']}`  \nDate: {meta['date']}; machine: "
+        f"{meta['machine']}; {meta['wall_seconds']:.0f} s in all\n\n"
+    )
+
+
 def _git_sha() -> str | None:
     try:
         out = subprocess.run(

@@ -14,10 +14,8 @@ Writes benchmarks/results/surrogate_fit_ci.json and .md.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,14 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.surrogate_fit import RESULTS, TARGET, load, machine  # noqa: E402
+from benchmarks.surrogate_fit import (  # noqa: E402
+    RESULTS,
+    TARGET,
+    load,
+    run_meta,
+    save_results,
+    write_md,
+)
 from mixtures.surrogates import make_surrogate  # noqa: E402
 
 
@@ -79,14 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=RESULTS / "surrogate_fit_ci.json")
     args = p.parse_args(argv)
     rows = run(args.surrogates.split(","), args.draws, args.seed)
-    meta = {
-        "command": "python benchmarks/surrogate_fit_ci.py " + " ".join(argv or sys.argv[1:]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "draws": args.draws,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+    meta = run_meta("surrogate_fit_ci.py", argv, draws=args.draws)
+    save_results(args.out, meta, rows)
     lines = [
         "# Spearman at N=512 with bootstrap 95 % intervals over the test runs",
         "",
@@ -102,9 +101,7 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['surrogate']} | {r['test']} | {r['runs']} | {100 * r['spearman']:.1f} "
             f"| {100 * lo:.1f} - {100 * hi:.1f} |"
         )
-    md = "\n".join(lines) + "\n"
-    args.out.with_suffix(".md").write_text(md)
-    print(md)
+    write_md(args.out, "\n".join(lines) + "\n")
     return 0
 
 

@@ -120,11 +120,7 @@ def _covar(kernel: str, d: int) -> Kernel | None:
             get_covar_module_with_dim_scaled_prior(ard_num_dims=d)
         )
     if kernel == "hybrid":
-        if d % 2:  # GPSurrogate checks the feature map; this guards direct use
-            raise ConfigError(
-                f"the hybrid GP kernel needs features 'x+sqrt' (2 per domain), got {d} features"
-            )
-        k = d // 2
+        k = d // 2  # features 'x+sqrt' (GPSurrogate insists): w in the first k, sqrt(w) after
         raw, root = tuple(range(k)), tuple(range(k, d))
         return (
             ScaleKernel(LinearKernel(active_dims=raw))
