@@ -5,7 +5,8 @@ Every setting of the optimizers (RegMix's 32 + 32 split, BO's 4 random runs, q =
 Wikipedia, HackerNews, GitHub), synthetic laws, and the mean of all 110 metrics of two Olmix
 swarms (benchmarks/replay.py, replay_synthetic.py, replay_public.py). This script replays the
 shipped defaults, unchanged, on targets none of those looked at. The list was fixed before any of
-them was run (2026-11-22, 11:05 UTC) and is not to be pruned after seeing results:
+them was run (2026-11-22, 10:44 UTC; a 1-repeat smoke run at 10:45 changed only the 127-run pool's
+budget from 63 to 64) and is not to be pruned after seeing results:
 
 - RegMix's pool of 768 1M runs (17 domains), the eight validation losses not used before:
   dm_mathematics, freelaw, gutenberg_pg_19, pubmed_abstracts, pubmed_central, stackexchange,
