@@ -37,6 +37,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     save_results,
     write_md,
 )
+from mixtures.runtable import RunTable  # noqa: E402
 from mixtures.surrogates import make_surrogate  # noqa: E402
 
 #: train sizes per pool (about a quarter and a half of the smallest pool, 1/8 and 1/4 of the rest)
@@ -45,6 +46,22 @@ SIZES = {"dclm": (32, 64), "full_recomputation": (32, 64), "full_reuse_update_5_
 
 def family(metric: str) -> str:
     return next((name for name, member in FAMILIES.items() if member(metric)), "other")
+
+
+def family_targets(table: RunTable) -> tuple[dict[str, int], np.ndarray, np.ndarray, np.ndarray]:
+    """Metrics per family, the family means ``Y`` (runs, families, families sorted by name),
+    each family's share of the metrics, and the mean of all metrics (``Y @ shares``)."""
+    metrics = np.stack([table.values("metric", m) for m in table.metrics], axis=1)
+    names = sorted({family(m) for m in table.metrics})
+    member = np.array([[family(m) == f for m in table.metrics] for f in names])  # (fam, metric)
+    Y = np.stack([metrics[:, row].mean(axis=1) for row in member], axis=1)
+    counts = member.sum(axis=1)
+    return (
+        dict(zip(names, counts.tolist(), strict=True)),
+        Y,
+        counts / len(table.metrics),
+        metrics.mean(axis=1),
+    )
 
 
 def fit_predict(
@@ -63,12 +80,7 @@ def fit_predict(
 def run_pool(pool: str, olmix: Path, surrogate: str, subsets: int) -> list[dict[str, Any]]:
     table = load_pool(pool, olmix)
     X = table.weights()
-    metrics = np.stack([table.values("metric", m) for m in table.metrics], axis=1)
-    names = sorted({family(m) for m in table.metrics})
-    member = np.array([[family(m) == f for m in table.metrics] for f in names])  # (fam, metric)
-    Y = np.stack([metrics[:, row].mean(axis=1) for row in member], axis=1)
-    share = member.sum(axis=1) / len(table.metrics)
-    y = metrics.mean(axis=1)
+    sizes, Y, share, y = family_targets(table)
     rows = []
     for n in SIZES[pool]:
         one, summed = [], []
@@ -84,7 +96,7 @@ def run_pool(pool: str, olmix: Path, surrogate: str, subsets: int) -> list[dict[
                 "pool": pool,
                 "runs": len(y),
                 "domains": len(table.domains),
-                "families": dict(zip(names, member.sum(axis=1).tolist(), strict=True)),
+                "families": sizes,
                 "train": n,
                 "one": one,
                 "summed": summed,

@@ -7,8 +7,10 @@ seeds as ``mixtures.evaluation.replay``, so the 4 random runs are identical), ex
 acquisition (qLogNoisyExpectedImprovement) sees a ``ModelListGP`` of one GP per family, scored
 by an MC objective that undoes each GP's log transform and takes the share-weighted sum, i.e.
 the mean of the 110 metrics. The optimizer is told the mean, as the default one is; the
-prototype reads each proposal's family values from the pool. Compare its runs to the top 1%
-with the ``bo_hybrid`` column of benchmarks/results/replay_public.md (same target and seeds).
+prototype reads each proposal's family values from the pool. It runs through
+``mixtures.evaluation.replay``, which takes an optimizer class as well as a name. Compare its
+runs to the top 1% with the ``bo_hybrid`` column of benchmarks/results/replay_public.md (same
+target and seeds).
 
     .venv/bin/python benchmarks/family_replay.py --olmix /tmp/olmix   # about 30 minutes
 
@@ -37,8 +39,9 @@ from botorch.models import ModelListGP  # noqa: E402
 from botorch.optim import optimize_acqf_discrete  # noqa: E402
 from botorch.sampling import SobolQMCNormalSampler  # noqa: E402
 
-from benchmarks.family_cv import family  # noqa: E402
+from benchmarks.family_cv import family_targets  # noqa: E402
 from benchmarks.replay_generality import load_pool  # noqa: E402
+from benchmarks.replay_public import replay_figures  # noqa: E402
 from benchmarks.replay_synthetic import random_expectation  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
@@ -48,8 +51,6 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     save_results,
     write_md,
 )
-from mixtures.constraints import Bounds  # noqa: E402
-from mixtures.evaluation import _map  # noqa: E402
 from mixtures.optimizers.bo import BOOptimizer  # noqa: E402
 from mixtures.surrogates import make_surrogate  # noqa: E402
 from mixtures.surrogates.base import featurize  # noqa: E402
@@ -103,75 +104,29 @@ class FamilyBO(BOOptimizer):
         return np.array([lookup[tuple(row.tolist())] for row in picked], dtype=int)
 
 
-def replay_once(
-    X: np.ndarray,
-    y: np.ndarray,
-    Y: np.ndarray,
-    shares: np.ndarray,
-    domains: list[str],
-    budget: int,
-    stop_at: set[int],
-    seed: int,
-) -> list[int]:
-    """Pool rows in the order FamilyBO ran them (as ``mixtures.evaluation._replay_once``)."""
-    opt = FamilyBO(
-        family_values=Y,
-        shares=shares,
-        domains=domains,
-        bounds=Bounds.unbounded(domains),
-        prior=X.mean(axis=0),
-        seed=seed,
-        pool=X,
-    )
-    order: list[int] = []
-    while len(order) < budget:
-        asked = opt.ask(opt.n_init if not order else 1)
-        idx = [opt.pool_index(m) for m in asked]
-        opt.tell(asked, y[idx])
-        order.extend(idx)
-        if stop_at.intersection(idx):
-            break
-    return order
-
-
 def run(olmix: Path, pools: list[str], repeats: int, seed: int, workers: int) -> list[dict]:
     rows = []
     for pool in pools:
-        started = time.perf_counter()
         table = load_pool(pool, olmix)
-        metrics = np.stack([table.values("metric", m) for m in table.metrics], axis=1)
-        names = sorted({family(m) for m in table.metrics})
-        member = np.array([[family(m) == f for m in table.metrics] for f in names])
-        Y = np.stack([metrics[:, row].mean(axis=1) for row in member], axis=1)
-        shares = member.sum(axis=1) / len(table.metrics)
-        y = metrics.mean(axis=1)
-        top = set(np.argsort(y, kind="stable")[: math.ceil(0.01 * len(y))].tolist())
-        jobs = [
-            {"seed": int(child.generate_state(1)[0])}
-            for child in np.random.SeedSequence(seed).spawn(repeats)
-        ]
-        shared = {
-            "X": table.weights(),
-            "y": y,
-            "Y": Y,
-            "shares": shares,
-            "domains": list(table.domains),
-            "budget": 64,
-            "stop_at": set(np.flatnonzero(y == y.min()).tolist()),
-        }
-        orders = _map(replay_once, jobs, shared, workers)
-        hits = [next((i + 1 for i, j in enumerate(o) if j in top), None) for o in orders]
-        mean, _ = random_expectation(len(y), len(top))
+        _, Y, shares, y = family_targets(table)
         row = {
             "pool": pool,
             "runs": len(y),
             "domains": len(table.domains),
-            "random_mean": mean,
-            "per_repeat": hits,
-            "median": float(np.median([65 if h is None else h for h in hits])),
-            "wall_seconds": time.perf_counter() - started,
+            "random_mean": random_expectation(len(y), math.ceil(0.01 * len(y)))[0],
         }
-        print(f"{pool}: median {row['median']:g} {hits} ({row['wall_seconds']:.0f} s)", flush=True)
+        row |= replay_figures(
+            pool,
+            table.weights(),
+            y,
+            domains=table.domains,
+            optimizer=FamilyBO,
+            budget=64,
+            repeats=repeats,
+            seed=seed,
+            optimizer_params={"family_values": Y, "shares": shares},
+            workers=workers,
+        )
         rows.append(row)
     return rows
 

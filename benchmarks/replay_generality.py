@@ -48,6 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay_public import load as load_olmix  # noqa: E402
+from benchmarks.replay_public import replay_figures  # noqa: E402
 from benchmarks.replay_synthetic import random_expectation  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
@@ -58,7 +59,6 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     save_results,
     write_md,
 )
-from mixtures.evaluation import replay  # noqa: E402
 from mixtures.runtable import RunTable  # noqa: E402
 
 REGMIX_COLUMNS = (
@@ -133,8 +133,8 @@ def run_case(
     params = {"regmix": ("regmix", None, {"n_init": budget // 2}), "bo": ("bo", 1, {})}
     for name in METHODS:
         optimizer, batch, extra = params[name]
-        started = time.perf_counter()
-        res = replay(
+        row[name] = replay_figures(
+            f"{pool} {label} {name}",
             X,
             y,
             domains=table.domains,
@@ -145,18 +145,6 @@ def run_case(
             batch=batch,
             optimizer_params=extra,
             workers=workers,
-        )
-        s = res["summary"]
-        row[name] = {
-            "median": s["runs_to_top_median"],
-            "hit_rate": s["hit_rate"],
-            "per_repeat": [r["runs_to_top"] for r in res["per_repeat"]],
-            "wall_seconds": time.perf_counter() - started,
-        }
-        print(
-            f"{pool} {label} {name}: median {s['runs_to_top_median']} "
-            f"{row[name]['per_repeat']} ({row[name]['wall_seconds']:.0f} s)",
-            flush=True,
         )
     return row
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,7 @@ def replay(
     y: np.ndarray,
     *,
     domains: Sequence[str],
-    optimizer: str,
+    optimizer: str | type[Optimizer],
     budget: int,
     repeats: int,
     seed: int,
@@ -124,6 +125,9 @@ def replay(
     workers: int = 1,
 ) -> dict[str, Any]:
     """Replay ``optimizer`` on the pool of finished runs ``X`` (n, d) with results ``y`` (n,).
+
+    ``optimizer`` is a ``make_optimizer`` name or an ``Optimizer`` subclass (e.g. a prototype
+    being measured), built with the pool-mode arguments and ``optimizer_params``.
 
     Each repeat builds a fresh optimizer in pool mode (its own seed), asks its initial design
     (``n_init`` for model-based optimizers, else ``batch``), then asks ``batch`` at a time
@@ -185,7 +189,7 @@ def replay(
             }
         )
     return {
-        "optimizer": optimizer,
+        "optimizer": optimizer if isinstance(optimizer, str) else optimizer.__name__,
         "params": params,
         "pool": n,
         "budget": budget,
@@ -303,14 +307,14 @@ def _map(
 def _pool_optimizer(
     X: np.ndarray,
     domains: Sequence[str],
-    optimizer: str,
+    optimizer: str | type[Optimizer],
     seed: int,
     maximize: bool,
     params: dict[str, Any],
 ) -> Optimizer:
-    """A fresh ``optimizer`` in pool mode over the rows of ``X``, unbounded."""
-    return make_optimizer(
-        optimizer,
+    """A fresh ``optimizer`` (name or class) in pool mode over the rows of ``X``, unbounded."""
+    build = optimizer if isinstance(optimizer, type) else partial(make_optimizer, optimizer)
+    return build(
         domains=domains,
         bounds=Bounds.unbounded(domains),
         prior=X.mean(axis=0),  # unused in pool mode; the pool's mean is a valid stand-in
@@ -326,7 +330,7 @@ def _replay_once(
     y: np.ndarray,
     *,
     domains: Sequence[str],
-    optimizer: str,
+    optimizer: str | type[Optimizer],
     budget: int,
     seed: int,
     maximize: bool,

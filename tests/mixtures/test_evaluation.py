@@ -7,6 +7,8 @@ import pytest
 
 from mixtures.errors import ConfigError
 from mixtures.evaluation import cross_validate, plot_regret, replay, score
+from mixtures.optimizers.random import RandomOptimizer
+from mixtures.optimizers.regmix import RegMixOptimizer
 
 DOMAINS = ("a", "b", "c", "d")
 
@@ -85,6 +87,28 @@ def test_replay_counts_runs_to_top_and_regret(tmp_path) -> None:
     assert model["summary"]["runs_to_top_median"] <= 12  # one shot right after 10 random runs
     png = plot_regret(model, tmp_path / "regret.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+class FirstFree(RandomOptimizer):
+    """Always the lowest-numbered unused pool members (pool mode lists them in order)."""
+
+    def _choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
+        return np.arange(n)
+
+
+def test_replay_takes_an_optimizer_class_with_its_params() -> None:
+    X, y = pool(60)
+    kw = dict(domains=DOMAINS, budget=20, repeats=3, seed=2, batch=None)
+    params = {"surrogate": "ridge", "n_init": 8}
+    by_name = replay(X, y, optimizer="regmix", optimizer_params=params, **kw)
+    by_class = replay(X, y, optimizer=RegMixOptimizer, optimizer_params=params, **kw)
+    assert by_class["optimizer"] == "RegMixOptimizer"
+    assert [r["order"] for r in by_class["per_repeat"]] == [
+        r["order"] for r in by_name["per_repeat"]
+    ]
+    first = replay(X, y, domains=DOMAINS, optimizer=FirstFree, budget=12, repeats=2, seed=0)
+    for r in first["per_repeat"]:
+        assert r["order"] == list(range(len(r["order"])))
 
 
 def test_replay_validates_budget() -> None:
