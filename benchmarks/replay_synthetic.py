@@ -140,6 +140,14 @@ def random_expectation(pool: int, top: int) -> tuple[float, float]:
     return mean, float(m)
 
 
+def random_start_floor(pool: int, top: int, n_random: int) -> float:
+    """The lowest median runs to the top that any method can reach whose first ``n_random`` runs
+    are uniform draws from the pool: even an oracle that runs a top mixture right after them
+    needs ``n_random + 1`` runs whenever those draws missed, which happens more than half the
+    time unless random's own median is within ``n_random``."""
+    return min(random_expectation(pool, top)[1], float(n_random + 1))
+
+
 def table_md(rows: list[dict[str, Any]], surrogate: str) -> str:
     lines = [
         "| truth | domains | random: expected runs to top 1% (mean / median) | random, "
