@@ -30,6 +30,16 @@ The Olmix files are not in this repository; benchmarks/replay_public.py says how
     .venv/bin/python benchmarks/replay_generality.py --olmix /tmp/olmix   # about 1 hour, 2 cores
 
 Writes benchmarks/results/replay_generality.json and .md.
+
+``--set scales``: a second list, fixed on 2026-11-22 at 18:35 UTC after the first had been run
+and read, and likewise not to be pruned: RegMix's two other released pools, never replayed here,
+all 13 validation losses each. ``regmix60m``: the 256 test mixtures of the 1M pool trained at 60M
+parameters (the 1M runs of the same mixtures are part of the 768-run pool; Pile-CC, ArXiv,
+Wikipedia, HackerNews and GitHub at 1M informed choices). ``regmix1b``: 64 other mixtures at 1B
+parameters (budget 32, top 1% = the best run). Same methods, repeats and seeds. Writes
+benchmarks/results/replay_scales.json and .md:
+
+    .venv/bin/python benchmarks/replay_generality.py --set scales
 """
 
 from __future__ import annotations
@@ -78,11 +88,38 @@ FAMILIES: dict[str, Callable[[str], bool]] = {
     "math": lambda m: m.startswith("minerva_math_"),
 }
 OLMIX_POOLS = ("dclm", "full_recomputation", "full_reuse_update_5_seed_0")
+#: every validation loss of RegMix's released runs (the ``--set scales`` targets)
+REGMIX_ALL = (
+    "arxiv",
+    "freelaw",
+    "pubmed_central",
+    "wikipedia_en",
+    "dm_mathematics",
+    "github",
+    "stackexchange",
+    "gutenberg_pg_19",
+    "pile_cc",
+    "ubuntu_irc",
+    "hackernews",
+    "pubmed_abstracts",
+    "uspto_backgrounds",
+)
+#: RegMix's pools: name -> (mixture CSV, loss CSV) pairs in data/regmix, concatenated
+REGMIX_POOLS = {
+    "regmix768": (
+        ("train_mixture_1m.csv", "train_pile_loss_1m.csv"),
+        ("test_mixture_1m.csv", "test_pile_loss_1m.csv"),
+    ),
+    "regmix60m": (("test_mixture_60m.csv", "test_pile_loss_60m.csv"),),
+    "regmix1b": (("test_mixture_1B.csv", "test_pile_loss_1B.csv"),),
+}
 METHODS = ("regmix", "bo")
 
 
-def cases() -> list[tuple[str, str]]:
+def cases(which: str = "targets18") -> list[tuple[str, str]]:
     """(pool, target label) in the fixed order of the docstring."""
+    if which == "scales":
+        return [(pool, c) for pool in ("regmix60m", "regmix1b") for c in REGMIX_ALL]
     out = [("regmix768", c) for c in REGMIX_COLUMNS]
     for pool in OLMIX_POOLS:
         if pool == "full_reuse_update_5_seed_0":
@@ -93,16 +130,18 @@ def cases() -> list[tuple[str, str]]:
 
 def target(table: RunTable, pool: str, label: str) -> tuple[str, int]:
     """The target expression and how many metrics it averages."""
-    if pool == "regmix768":
+    if pool in REGMIX_POOLS:
         return f"metric/the_pile_{label}_val_loss", 1
     names = [m for m in table.metrics if label == "all" or FAMILIES[label](m)]
     return "mean(" + ", ".join(names) + ")", len(names)
 
 
 def load_pool(pool: str, olmix: Path | None) -> RunTable:
-    if pool == "regmix768":
-        train = load("train_mixture_1m.csv", "train_pile_loss_1m.csv")
-        return train.concat(load("test_mixture_1m.csv", "test_pile_loss_1m.csv"))
+    if pool in REGMIX_POOLS:
+        first, *rest = (load(*files) for files in REGMIX_POOLS[pool])
+        for other in rest:
+            first = first.concat(other)
+        return first
     if olmix is None or not olmix.is_dir():
         raise SystemExit(
             f"--olmix must be a folder with Olmix's swarm CSVs for pool {pool}, got {olmix}; "
@@ -218,16 +257,28 @@ def summary_md(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+TITLES = {
+    "targets18": "Replay on targets no choice has seen",
+    "scales": "Replay on RegMix's 60M and 1B pools (second fresh set)",
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--olmix", type=Path, help="folder with Olmix's swarm CSVs")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
-    p.add_argument("--out", type=Path, default=RESULTS / "replay_generality.json")
+    p.add_argument(
+        "--set", dest="which", choices=tuple(TITLES), default="targets18", help="which case list"
+    )
+    p.add_argument("--out", type=Path, help="default: results/replay_generality.json (targets18)")
     p.add_argument("--fresh", action="store_true", help="ignore results already in --out")
     p.add_argument("--render-only", action="store_true", help="rewrite the .md from the JSON")
     args = p.parse_args(argv)
+    if args.out is None:
+        stem = "replay_generality" if args.which == "targets18" else f"replay_{args.which}"
+        args.out = RESULTS / f"{stem}.json"
     if args.render_only:
         meta, rows = load_results(args.out)
     else:
@@ -237,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             spent = meta["wall_seconds"]
         done = {(r["pool"], r["target"]) for r in rows}
         tables: dict[str, RunTable] = {}
-        for pool, label in cases():
+        for pool, label in cases(args.which):
             if (pool, label) in done:
                 continue
             started = time.perf_counter()
@@ -248,11 +299,15 @@ def main(argv: list[str] | None = None) -> int:
             meta = run_meta("replay_generality.py", argv, wall_seconds=spent, repeats=args.repeats)
             save_results(args.out, meta, rows)  # after each case: an interrupted run resumes
     md = (
-        header_md("Replay on targets no choice has seen", meta)
+        header_md(TITLES[args.which], meta)
         + f"{meta['repeats']} repeats per method; saving = random's expected runs to the top "
         "1% / the method's median; hits = repeats that reached the top 1% within the budget. "
-        "Olmix data: allenai/olmix (Apache-2.0) at 6df202e^, not in this repository. "
-        "Ceiling = random's expected runs / the median runs to the top 1% of an oracle that "
+        + (
+            "Olmix data: allenai/olmix (Apache-2.0) at 6df202e^, not in this repository. "
+            if args.which == "targets18"
+            else ""
+        )
+        + "Ceiling = random's expected runs / the median runs to the top 1% of an oracle that "
         "makes the method's uniform random start (regmix: half the budget; bo: "
         f"{BO_RANDOM_START} runs) and then runs a top mixture: a ceiling below 10x puts one "
         "tenth of random out of the design's reach. A median of 10 repeats can beat its "
