@@ -31,13 +31,13 @@ The Olmix files are not in this repository; benchmarks/replay_public.py says how
 
 Writes benchmarks/results/replay_generality.json and .md.
 
-``--set scales``: a second list, fixed on 2026-11-22 at 18:35 UTC after the first had been run
-and read, and likewise not to be pruned: RegMix's two other released pools, never replayed here,
-all 13 validation losses each. ``regmix60m``: the 256 test mixtures of the 1M pool trained at 60M
-parameters (the 1M runs of the same mixtures are part of the 768-run pool; Pile-CC, ArXiv,
-Wikipedia, HackerNews and GitHub at 1M informed choices). ``regmix1b``: 64 other mixtures at 1B
-parameters (budget 32, top 1% = the best run). Same methods, repeats and seeds. Writes
-benchmarks/results/replay_scales.json and .md:
+``--set scales``: a second list, fixed on 2026-11-22 at 18:30 UTC (commit aae4dbe) after the
+first had been run and read, and likewise not to be pruned: RegMix's two other released pools,
+never replayed here, all 13 validation losses each. ``regmix60m``: the 256 test mixtures of the
+1M pool trained at 60M parameters (the 1M runs of the same mixtures are part of the 768-run
+pool; Pile-CC, ArXiv, Wikipedia, HackerNews and GitHub at 1M informed choices). ``regmix1b``: 64
+other mixtures at 1B parameters (budget 32, top 1% = the best run). Same methods, repeats and
+seeds. Writes benchmarks/results/replay_scales.json and .md:
 
     .venv/bin/python benchmarks/replay_generality.py --set scales
 """
