@@ -72,7 +72,7 @@ class GPSurrogate(Surrogate):
         log_target: bool | Literal["auto"] = "auto",
         random_state: int | None = None,
     ) -> None:
-        _covar(kernel, 2)  # an unknown kernel fails here, not at fit
+        covar_module(kernel, 2)  # an unknown kernel fails here, not at fit
         if kernel == "hybrid" and features != "x+sqrt":
             raise ConfigError(
                 f"the hybrid GP kernel needs features 'x+sqrt' (w and sqrt(w)), got {features!r}"
@@ -87,7 +87,7 @@ class GPSurrogate(Surrogate):
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
         train_x = torch.as_tensor(F, dtype=torch.float64)  # (n, d)
         train_y = torch.as_tensor(z, dtype=torch.float64).unsqueeze(-1)  # (n, 1)
-        covar = _covar(self.kernel, F.shape[1])
+        covar = covar_module(self.kernel, F.shape[1])
         with torch.random.fork_rng(), torch_threads(self.threads):
             torch.manual_seed(0 if self.random_state is None else int(self.random_state))
             model = SingleTaskGP(
@@ -109,8 +109,9 @@ class GPSurrogate(Surrogate):
         return mean, std
 
 
-def _covar(kernel: str, d: int) -> Kernel | None:
-    """The covariance module for ``kernel`` over ``d`` features (None: BoTorch's default)."""
+def covar_module(kernel: str, d: int) -> Kernel | None:
+    """The covariance module for ``kernel`` over ``d`` features (None: BoTorch's default);
+    public so that prototypes (benchmarks/shared_gp_cv.py) build the same kernels."""
     if kernel == "rbf":
         return None
     if kernel == "matern":
