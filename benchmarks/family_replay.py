@@ -42,7 +42,6 @@ from botorch.sampling import SobolQMCNormalSampler  # noqa: E402
 from benchmarks.family_cv import family_targets  # noqa: E402
 from benchmarks.replay_generality import load_pool  # noqa: E402
 from benchmarks.replay_public import replay_figures  # noqa: E402
-from benchmarks.replay_synthetic import random_expectation  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     header_md,
@@ -51,6 +50,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     save_results,
     write_md,
 )
+from mixtures.evaluation import random_runs_to_top  # noqa: E402
 from mixtures.optimizers.bo import BOOptimizer  # noqa: E402
 from mixtures.surrogates import make_surrogate  # noqa: E402
 from mixtures.surrogates.base import featurize  # noqa: E402
@@ -113,7 +113,7 @@ def run(olmix: Path, pools: list[str], repeats: int, seed: int, workers: int) ->
             "pool": pool,
             "runs": len(y),
             "domains": len(table.domains),
-            "random_mean": random_expectation(len(y), math.ceil(0.01 * len(y)))[0],
+            "random_mean": random_runs_to_top(len(y), math.ceil(0.01 * len(y)))[0],
         }
         row |= replay_figures(
             pool,

@@ -59,7 +59,6 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay_public import load as load_olmix  # noqa: E402
 from benchmarks.replay_public import replay_figures  # noqa: E402
-from benchmarks.replay_synthetic import random_expectation, random_start_floor  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     header_md,
@@ -69,6 +68,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     save_results,
     write_md,
 )
+from mixtures.evaluation import random_runs_to_top, random_start_floor  # noqa: E402
 from mixtures.runtable import RunTable  # noqa: E402
 
 REGMIX_COLUMNS = (
@@ -157,7 +157,7 @@ def run_case(
     X, y = table.weights(), table.target(expr)
     budget = 64 if len(y) > 64 else len(y) // 2
     top = math.ceil(0.01 * len(y))
-    mean, median = random_expectation(len(y), top)
+    mean, median = random_runs_to_top(len(y), top)
     row: dict[str, Any] = {
         "pool": pool,
         "target": label,

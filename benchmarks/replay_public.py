@@ -47,7 +47,6 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.replay_synthetic import random_expectation  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     header_md,
@@ -56,7 +55,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     save_results,
     write_md,
 )
-from mixtures.evaluation import replay  # noqa: E402
+from mixtures.evaluation import random_runs_to_top, replay  # noqa: E402
 from mixtures.importers import import_olmix  # noqa: E402
 from mixtures.runtable import RunTable  # noqa: E402
 
@@ -83,7 +82,7 @@ def run(
         X = table.weights()
         y = table.target("mean(" + ", ".join(table.metrics) + ")")
         top = math.ceil(0.01 * len(y))
-        mean, median = random_expectation(len(y), top)
+        mean, median = random_runs_to_top(len(y), top)
         row: dict[str, Any] = {
             "pool": stem,
             "runs": len(y),

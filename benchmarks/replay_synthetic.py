@@ -49,7 +49,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     write_md,
 )
 from mixtures.constraints import Bounds  # noqa: E402
-from mixtures.evaluation import replay  # noqa: E402
+from mixtures.evaluation import random_runs_to_top, replay  # noqa: E402
 from mixtures.names import DEFAULT_BO_SURROGATE  # noqa: E402
 from mixtures.sampling import SamplerConfig, sample_mixtures, token_prior  # noqa: E402
 
@@ -130,24 +130,6 @@ def run(
     return rows
 
 
-def random_expectation(pool: int, top: int) -> tuple[float, float]:
-    """Mean and median runs until random draws without replacement hit one of ``top`` runs."""
-    mean = (pool + 1) / (top + 1)
-    m, survive = 0, 1.0  # P(no hit in the first m draws)
-    while survive > 0.5:
-        survive *= (pool - top - m) / (pool - m)
-        m += 1
-    return mean, float(m)
-
-
-def random_start_floor(pool: int, top: int, n_random: int) -> float:
-    """The lowest median runs to the top that any method can reach whose first ``n_random`` runs
-    are uniform draws from the pool: even an oracle that runs a top mixture right after them
-    needs ``n_random + 1`` runs whenever those draws missed, which happens more than half the
-    time unless random's own median is within ``n_random``."""
-    return min(random_expectation(pool, top)[1], float(n_random + 1))
-
-
 def table_md(rows: list[dict[str, Any]], surrogate: str) -> str:
     lines = [
         "| truth | domains | random: expected runs to top 1% (mean / median) | random, "
@@ -156,7 +138,7 @@ def table_md(rows: list[dict[str, Any]], surrogate: str) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
-        mean, median = random_expectation(r["pool"], math.ceil(0.01 * r["pool"]))
+        mean, median = random_runs_to_top(r["pool"], math.ceil(0.01 * r["pool"]))
         lines.append(
             f"| {r['truth']} | {r['domains']} | {mean:.1f} / {median:g} "
             f"| {r['random']['median']:g} | {r['bo']['median']:g} "

@@ -178,6 +178,12 @@ def bench_replay(args: argparse.Namespace) -> int:
         f"median runs to top: {s['runs_to_top_median']:g} (misses count as budget + 1; "
         f"hit rate {s['hit_rate']:.0%})"
     )
+    saving = "not reached" if s["saving"] is None else f"{s['saving']:.1f}x"
+    print(
+        f"random search needs {s['random_expected_mean']:.1f} runs on average (median "
+        f"{s['random_expected_median']:g}); saving: {saving}, at most "
+        f"{s['saving_ceiling']:.1f}x after {result['random_start']} random runs first"
+    )
     for k, v in s["regret_median"].items():
         print(f"median simple regret after {k:>3} runs: {v:.4f}")
     print(f"wrote {args.json} and {png}")

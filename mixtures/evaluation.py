@@ -3,7 +3,8 @@
 - ``cross_validate``: fit a surrogate on random subsets of N runs, score its predictions on the
   held-out runs of the same table (or on separate test tables): Spearman, Pearson, MAE.
 - ``replay``: run an optimizer in pool mode on a table of finished runs, looking the results up
-  instead of training anything: runs until a pool top-1% mixture is run, simple regret.
+  instead of training anything: runs until a pool top-1% mixture is run, simple regret, and
+  the saving over uniform random draws (exact, ``random_runs_to_top``).
 
 Both are deterministic for a given seed: every repeat draws from its own child of
 ``numpy.random.SeedSequence(seed)``.
@@ -154,7 +155,9 @@ def replay(
     # stops there (its curve is padded with 0) instead of asking for the rest of the budget.
     best = set(np.flatnonzero(signed == signed.min()).tolist())
     params = dict(optimizer_params or {})
-    _pool_optimizer(X, domains, optimizer, seed, maximize, params)  # bad name/params: fail now
+    probe = _pool_optimizer(X, domains, optimizer, seed, maximize, params)  # bad input: fail now
+    # runs made uniformly at random before a model chooses (all of them for random search)
+    n_random = getattr(probe, "n_init", None) or budget
     jobs = [
         {"seed": int(child.generate_state(1)[0])}
         for child in np.random.SeedSequence(seed).spawn(repeats)
@@ -199,8 +202,52 @@ def replay(
         "maximize": maximize,
         "top_fraction": top_fraction,
         "top_runs": n_top,
+        "random_start": n_random,
         "per_repeat": per_repeat,
-        "summary": summarize_replay(per_repeat, budget=budget, regret_at=regret_at),
+        "summary": {
+            **summarize_replay(per_repeat, budget=budget, regret_at=regret_at),
+            **_against_random(per_repeat, n=n, n_top=n_top, n_random=n_random, budget=budget),
+        },
+    }
+
+
+def random_runs_to_top(pool: int, top: int) -> tuple[float, float]:
+    """Mean and median number of uniform draws without replacement from ``pool`` runs until one
+    of the ``top`` best is drawn: what random search needs, exactly (no simulation)."""
+    if not 1 <= top <= pool:
+        raise ConfigError(f"top must be between 1 and the pool size {pool}, got {top}")
+    mean = (pool + 1) / (top + 1)
+    m, survive = 0, 1.0  # P(no top run among the first m draws)
+    while survive > 0.5:
+        survive *= (pool - top - m) / (pool - m)
+        m += 1
+    return mean, float(m)
+
+
+def random_start_floor(pool: int, top: int, n_random: int) -> float:
+    """The lowest median runs to the top that any method can reach whose first ``n_random`` runs
+    are uniform draws from the pool: even an oracle that runs a top mixture right after them
+    needs ``n_random + 1`` runs whenever those draws missed, which happens more than half the
+    time unless random's own median is within ``n_random``."""
+    return min(random_runs_to_top(pool, top)[1], float(n_random + 1))
+
+
+def _against_random(
+    per_repeat: Sequence[Mapping[str, Any]], *, n: int, n_top: int, n_random: int, budget: int
+) -> dict[str, Any]:
+    """Random search's exact expected runs to the top, the saving (random's mean / the median;
+    None when the median repeat missed within the budget) and the ceiling on that saving that
+    the optimizer's uniform random start leaves."""
+    mean, median = random_runs_to_top(n, n_top)
+    hits = [r["runs_to_top"] if r["runs_to_top"] is not None else budget + 1 for r in per_repeat]
+    med = float(np.median(hits))
+    # random through the whole budget (random search): random's own median
+    floor = median if n_random >= budget else random_start_floor(n, n_top, n_random)
+    return {
+        "random_expected_mean": mean,
+        "random_expected_median": median,
+        "saving": None if med > budget else mean / med,
+        "saving_ceiling": mean / floor,
     }
 
 

@@ -67,7 +67,15 @@ def test_replay_prints_and_writes_runs_to_top(tables, tmp_path, capsys) -> None:
         assert n == 20 or r["curve"][n - 1] == 0.0  # a repeat stops early only at the pool's best
     assert set(data["summary"]["regret_median"]) == {"16"}
     assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
-    assert "median runs to top" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "median runs to top" in printed
+    # 3 top runs of 60: random needs 61 / 4 on average; 8 random runs first cap the saving
+    s = data["summary"]
+    assert data["random_start"] == 8 and s["random_expected_mean"] == 61 / 4
+    assert f"random search needs 15.2 runs on average (median {s['random_expected_median']:g})" in (
+        printed
+    )
+    assert f"at most {s['saving_ceiling']:.1f}x after 8 random runs first" in printed
 
 
 def test_bad_input_exits_2_with_a_message(tables, tmp_path, capsys) -> None:

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from mixtures.errors import ConfigError
-from mixtures.evaluation import cross_validate, plot_regret, replay, score
+from mixtures.evaluation import (
+    cross_validate,
+    plot_regret,
+    random_runs_to_top,
+    random_start_floor,
+    replay,
+    score,
+)
 from mixtures.optimizers.random import RandomOptimizer
 from mixtures.optimizers.regmix import RegMixOptimizer
 
@@ -85,6 +92,16 @@ def test_replay_counts_runs_to_top_and_regret(tmp_path) -> None:
         optimizer_params={"surrogate": "ridge", "n_init": 10},
     )
     assert model["summary"]["runs_to_top_median"] <= 12  # one shot right after 10 random runs
+    # against random: 5 top runs of 100 -> 101 / 6 runs on average; 10 random runs first, so
+    # at best the oracle's median, 11 (P(10 draws miss all 5) = 0.58)
+    s, med = model["summary"], model["summary"]["runs_to_top_median"]
+    assert model["random_start"] == 10
+    assert s["random_expected_mean"] == pytest.approx(101 / 6)
+    assert s["saving"] == pytest.approx(101 / 6 / med)
+    assert s["saving_ceiling"] == pytest.approx(101 / 6 / 11)
+    assert rnd["random_start"] == 40 and rnd["summary"]["saving_ceiling"] == pytest.approx(
+        (101 / 2) / rnd["summary"]["random_expected_median"]
+    )  # random search: no model, its ceiling is random's mean over its median
     png = plot_regret(model, tmp_path / "regret.png")
     assert png.read_bytes()[:4] == b"\x89PNG"
 
@@ -137,3 +154,35 @@ def test_replay_rejects_unknown_optimizer_and_bad_workers() -> None:
         replay(X, y, domains=DOMAINS, optimizer="nope", budget=5, repeats=2, seed=0, workers=2)
     with pytest.raises(ConfigError, match="workers must be >= 1"):
         replay(X, y, domains=DOMAINS, optimizer="random", budget=5, repeats=2, seed=0, workers=0)
+
+
+def _simulate(pool: int, top: int, n_random: int | None, draws: int = 8000) -> np.ndarray:
+    """Runs to the first top run: uniform draws without replacement; with ``n_random``, an
+    oracle takes a top run right after that many draws (if they all missed)."""
+    rng = np.random.default_rng(0)
+    out = np.empty(draws)
+    for i in range(draws):
+        first = int(np.flatnonzero(rng.permutation(pool) < top)[0]) + 1
+        out[i] = first if n_random is None else min(first, n_random + 1)
+    return out
+
+
+@pytest.mark.parametrize(("n", "top"), [(64, 1), (127, 2), (768, 8)])
+def test_random_runs_to_top_matches_simulation(n: int, top: int) -> None:
+    mean, median = random_runs_to_top(n, top)
+    sim = _simulate(n, top, None)
+    assert mean == pytest.approx(sim.mean(), rel=0.03)
+    assert median == pytest.approx(np.median(sim), abs=1)
+    with pytest.raises(ConfigError, match="top must be between 1 and the pool size"):
+        random_runs_to_top(n, 0)
+
+
+@pytest.mark.parametrize(
+    ("n", "top", "n_random", "floor"),
+    [(64, 1, 4, 5.0), (127, 2, 4, 5.0), (768, 8, 32, 33.0), (64, 1, 32, 32.0), (10, 5, 4, 1.0)],
+)
+def test_random_start_floor_is_the_oracle_median(
+    n: int, top: int, n_random: int, floor: float
+) -> None:
+    assert random_start_floor(n, top, n_random) == floor
+    assert np.median(_simulate(n, top, n_random)) == pytest.approx(floor, abs=1)
