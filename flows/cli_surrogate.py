@@ -179,10 +179,15 @@ def bench_replay(args: argparse.Namespace) -> int:
         f"hit rate {s['hit_rate']:.0%})"
     )
     saving = "not reached" if s["saving"] is None else f"{s['saving']:.1f}x"
+    start = (
+        "every run random"
+        if result["random_start"] >= args.budget
+        else f"after {result['random_start']} random runs first"
+    )
     print(
         f"random search needs {s['random_expected_mean']:.1f} runs on average (median "
         f"{s['random_expected_median']:g}); saving: {saving}, at most "
-        f"{s['saving_ceiling']:.1f}x after {result['random_start']} random runs first"
+        f"{s['saving_ceiling']:.1f}x {start}"
     )
     for k, v in s["regret_median"].items():
         print(f"median simple regret after {k:>3} runs: {v:.4f}")
