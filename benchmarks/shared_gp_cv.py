@@ -116,6 +116,15 @@ class SharedFit:
         return np.exp(mean * self.sd + self.mu)
 
 
+def timed_fit(F: np.ndarray, Y: np.ndarray, seed: int) -> tuple[SharedFit, float]:
+    """A ``SharedFit`` seeded inside a forked torch RNG, and its wall seconds."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        started = time.perf_counter()
+        fit = SharedFit(F, Y)
+    return fit, time.perf_counter() - started
+
+
 def run_pool(pool: str, olmix: Path | None, subsets: int) -> list[dict[str, Any]]:
     table = load_pool(pool, olmix)
     X = table.weights()
@@ -123,7 +132,8 @@ def run_pool(pool: str, olmix: Path | None, subsets: int) -> list[dict[str, Any]
     cols = [table.metrics.index(PILE_CC)] if pool == "regmix768" else list(range(Y.shape[1]))
     y = Y[:, cols].mean(axis=1)
     F = featurize(X, "x+sqrt")
-    fam = None if pool == "regmix768" else family_targets(table)  # Olmix: families, Y, shares
+    # Olmix: the family means and their shares of the metrics
+    fam = None if pool == "regmix768" else family_targets(table)[1:3]
     rows = []
     for n in POOL_SIZES[pool]:
         one, shared, families, started = [], [], [], time.perf_counter()
@@ -133,22 +143,15 @@ def run_pool(pool: str, olmix: Path | None, subsets: int) -> list[dict[str, Any]
             train, test = order[:n], order[n:]
             base = make_surrogate("gp_hybrid", random_state=rep).fit(X[train], y[train])
             one.append(100 * spearmanr(base.predict(X[test]), y[test])[0])
-            with torch.random.fork_rng():
-                torch.manual_seed(rep)
-                t0 = time.perf_counter()
-                fit = SharedFit(F[train], Y[train])
-                fit_seconds["shared"].append(time.perf_counter() - t0)
-                pred = fit.predict(F[test])[:, cols].mean(axis=1)
+            fit, secs = timed_fit(F[train], Y[train], rep)
+            fit_seconds["shared"].append(secs)
+            pred = fit.predict(F[test])[:, cols].mean(axis=1)
             shared.append(100 * spearmanr(pred, y[test])[0])
             if fam is not None:
-                _, Yf, share, _ = fam
-                with torch.random.fork_rng():
-                    torch.manual_seed(rep)
-                    t0 = time.perf_counter()
-                    fit = SharedFit(F[train], Yf[train])
-                    fit_seconds["families"].append(time.perf_counter() - t0)
-                    pred = fit.predict(F[test]) @ share
-                families.append(100 * spearmanr(pred, y[test])[0])
+                Yf, share = fam
+                fit, secs = timed_fit(F[train], Yf[train], rep)
+                fit_seconds["families"].append(secs)
+                families.append(100 * spearmanr(fit.predict(F[test]) @ share, y[test])[0])
         rows.append(
             {
                 "pool": pool,
@@ -168,7 +171,8 @@ def run_pool(pool: str, olmix: Path | None, subsets: int) -> list[dict[str, Any]
         )
         print(
             f"{pool} N={n}: gp_hybrid {np.mean(one):.1f}, shared {np.mean(shared):.1f} "
-            f"{np.round(shared, 1)}, families {np.mean(families) if families else 'n/a'} "
+            f"{np.round(shared, 1)}, families "
+            f"{f'{np.mean(families):.1f}' if families else 'n/a'} "
             f"({rows[-1]['seconds']:.0f} s)",
             flush=True,
         )

@@ -204,10 +204,13 @@ def replay(
         "top_runs": n_top,
         "random_start": n_random,
         "per_repeat": per_repeat,
-        "summary": {
-            **summarize_replay(per_repeat, budget=budget, regret_at=regret_at),
-            **_against_random(per_repeat, n=n, n_top=n_top, n_random=n_random, budget=budget),
-        },
+        "summary": _against_random(
+            summarize_replay(per_repeat, budget=budget, regret_at=regret_at),
+            n=n,
+            n_top=n_top,
+            n_random=n_random,
+            budget=budget,
+        ),
     }
 
 
@@ -233,17 +236,17 @@ def random_start_floor(pool: int, top: int, n_random: int) -> float:
 
 
 def _against_random(
-    per_repeat: Sequence[Mapping[str, Any]], *, n: int, n_top: int, n_random: int, budget: int
+    summary: dict[str, Any], *, n: int, n_top: int, n_random: int, budget: int
 ) -> dict[str, Any]:
-    """Random search's exact expected runs to the top, the saving (random's mean / the median;
-    None when the median repeat missed within the budget) and the ceiling on that saving that
-    the optimizer's uniform random start leaves."""
+    """``summary`` (of ``summarize_replay``) plus random search's exact expected runs to the top,
+    the saving (random's mean / the median; None when the median repeat missed within the
+    budget) and the ceiling on that saving that the optimizer's uniform random start leaves."""
     mean, median = random_runs_to_top(n, n_top)
-    hits = [r["runs_to_top"] if r["runs_to_top"] is not None else budget + 1 for r in per_repeat]
-    med = float(np.median(hits))
+    med = summary["runs_to_top_median"]
     # random through the whole budget (random search): random's own median
     floor = median if n_random >= budget else random_start_floor(n, n_top, n_random)
     return {
+        **summary,
         "random_expected_mean": mean,
         "random_expected_median": median,
         "saving": None if med > budget else mean / med,
