@@ -58,6 +58,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="runs asked per round after the initial design; 'all' = one shot (RegMix)",
     )
     rp.add_argument("--n-init", type=int, help="initial random runs (regmix, bo)")
+    rp.add_argument(
+        "--low-fidelity",
+        type=Path,
+        metavar="RUNS2",
+        help="bo only: a run table of cheaper runs (smaller models, fewer tokens) with the same "
+        "domains and target; a surrogate fitted on them ranks the first runs and is an input of "
+        "the GP",
+    )
+    rp.add_argument(
+        "--low-fidelity-surrogate",
+        default=DEFAULT_SURROGATE,
+        choices=SURROGATE_NAMES,
+        help=f"surrogate fitted on --low-fidelity (default {DEFAULT_SURROGATE})",
+    )
     rp.add_argument("--top-fraction", type=float, default=0.01)
     rp.add_argument("--png", type=Path, help="regret plot (default: the --json path, .png)")
     rp.set_defaults(func=bench_replay)
@@ -149,6 +163,10 @@ def bench_replay(args: argparse.Namespace) -> int:
         if args.optimizer == "random":
             raise ConfigError("--n-init does not apply to --optimizer random")
         params["n_init"] = args.n_init
+    if args.low_fidelity is not None:
+        if args.optimizer != "bo":
+            raise ConfigError("--low-fidelity applies to --optimizer bo only")
+        params["low_fidelity"] = _low_fidelity(args, table.domains)
     batch = _batch(args.batch)
     result = replay(
         X,
@@ -165,6 +183,11 @@ def bench_replay(args: argparse.Namespace) -> int:
         workers=args.workers,
     )
     result.update(runs_file=str(args.runs), target=args.target)
+    if args.low_fidelity is not None:  # the fitted prior itself is not JSON
+        result["params"]["low_fidelity"] = {
+            "runs_file": str(args.low_fidelity),
+            "surrogate": args.low_fidelity_surrogate,
+        }
     _write_json(args.json, result)
     png = plot_regret(result, args.png or args.json.with_suffix(".png"))
     s = result["summary"]
@@ -179,11 +202,12 @@ def bench_replay(args: argparse.Namespace) -> int:
         f"hit rate {s['hit_rate']:.0%})"
     )
     saving = "not reached" if s["saving"] is None else f"{s['saving']:.1f}x"
-    start = (
-        "every run random"
-        if result["random_start"] >= args.budget
-        else f"after {result['random_start']} random runs first"
-    )
+    if result["random_start"] >= args.budget:
+        start = "every run random"
+    elif result["random_start"] == 0:
+        start = "with no random run first"
+    else:
+        start = f"after {result['random_start']} random runs first"
     print(
         f"random search needs {s['random_expected_mean']:.1f} runs on average (median "
         f"{s['random_expected_median']:g}); saving: {saving}, at most "
@@ -193,6 +217,29 @@ def bench_replay(args: argparse.Namespace) -> int:
         print(f"median simple regret after {k:>3} runs: {v:.4f}")
     print(f"wrote {args.json} and {png}")
     return 0
+
+
+def _low_fidelity(args: argparse.Namespace, domains: tuple[str, ...]) -> Any:
+    """The ``LowFidelityPrior`` fitted on ``--low-fidelity``'s runs (same domains, target)."""
+    import time
+
+    from mixtures.runtable import RunTable
+    from mixtures.surrogates.transfer import LowFidelityPrior
+
+    cheap = RunTable.read(args.low_fidelity)
+    if cheap.domains != domains:
+        raise DataError(
+            f"--low-fidelity table {args.low_fidelity} is over domains {list(cheap.domains)}, "
+            f"{args.runs} over {list(domains)}"
+        )
+    start = time.perf_counter()
+    prior = LowFidelityPrior(args.low_fidelity_surrogate, random_state=args.seed)
+    prior.fit(cheap.weights(domains), cheap.target(args.target))
+    print(
+        f"low-fidelity prior: {args.low_fidelity_surrogate} fitted on {len(cheap)} runs of "
+        f"{args.low_fidelity} in {time.perf_counter() - start:.1f} s"
+    )
+    return prior
 
 
 def _sizes(text: str) -> list[int]:

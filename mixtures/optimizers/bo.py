@@ -7,6 +7,10 @@ candidates (prior draws plus Dirichlet perturbations of the best observations, p
 bounded simplex) are feasible by construction. Batches are built greedily (BoTorch's
 ``optimize_acqf_discrete``: each pick conditions on the earlier ones as pending points). Pool
 mode uses the unused pool members as the candidate set, so nothing is proposed twice.
+
+With ``low_fidelity`` (a ``LowFidelityPrior`` fitted on cheaper runs, e.g. a 1M-parameter
+swarm when the target is a 1B run) the GP gets the cheap surrogate's prediction as an input, and
+the first ``n_init`` runs are the candidates it ranks best instead of random draws.
 """
 
 from __future__ import annotations
@@ -28,8 +32,8 @@ from mixtures.names import DEFAULT_BO_SURROGATE
 from mixtures.optimizers.base import Optimizer
 from mixtures.sampling import project_to_bounds, sample_mixtures
 from mixtures.surrogates import GPSurrogate, make_surrogate
-from mixtures.surrogates.base import featurize
 from mixtures.surrogates.gp import torch_threads
+from mixtures.surrogates.transfer import LowFidelityPrior
 
 
 class BOOptimizer(Optimizer):
@@ -37,9 +41,12 @@ class BOOptimizer(Optimizer):
     is used).
 
     With fewer than ``n_init`` observations ``ask`` returns random prior draws (pool mode:
-    random pool members). ``n_candidates`` prior draws plus ``n_local`` perturbations of each of
-    the ``n_best`` best observations form the candidate set outside pool mode; ``concentration``
-    sets how tight the perturbations are (Dirichlet(concentration * best + 0.01)).
+    random pool members); with ``low_fidelity`` it returns the candidates the cheap surrogate
+    ranks best. ``n_init`` defaults to 4, or 2 with ``low_fidelity`` (the fewest a GP is fitted
+    on: the cheap ranking is a better start than random draws). ``n_candidates`` prior draws
+    plus ``n_local`` perturbations of each of the ``n_best`` best observations form the
+    candidate set outside pool mode; ``concentration`` sets how tight the perturbations are
+    (Dirichlet(concentration * best + 0.01)).
     """
 
     def __init__(
@@ -53,7 +60,8 @@ class BOOptimizer(Optimizer):
         surrogate_params: dict[str, Any] | None = None,
         pool: np.ndarray | None = None,
         maximize: bool = False,
-        n_init: int = 4,
+        n_init: int | None = None,
+        low_fidelity: LowFidelityPrior | None = None,
         n_candidates: int = 5_000,
         n_best: int = 5,
         n_local: int = 200,
@@ -67,6 +75,21 @@ class BOOptimizer(Optimizer):
         self.surrogate_params = dict(surrogate_params or {})
         if not isinstance(make_surrogate(surrogate, **self.surrogate_params), GPSurrogate):
             raise ConfigError(f"bo needs a GP surrogate (e.g. 'gp'), got {surrogate!r}")
+        if low_fidelity is not None:
+            if not isinstance(low_fidelity, LowFidelityPrior):
+                raise ConfigError(
+                    f"low_fidelity must be a LowFidelityPrior, got {type(low_fidelity).__name__}"
+                )
+            if not hasattr(low_fidelity, "model_"):
+                raise ConfigError("low_fidelity is not fitted: call fit(X, y) on the cheap runs")
+            if low_fidelity.n_features_in_ != len(self.domains):
+                raise ConfigError(
+                    f"low_fidelity was fitted on {low_fidelity.n_features_in_} domains, "
+                    f"the optimizer has {len(self.domains)}"
+                )
+        self.low_fidelity = low_fidelity
+        if n_init is None:
+            n_init = 4 if low_fidelity is None else 2
         if n_init < 2:
             raise ConfigError(f"bo needs n_init >= 2 to fit its first GP, got {n_init}")
         self.n_init = n_init
@@ -76,10 +99,19 @@ class BOOptimizer(Optimizer):
         self.concentration = concentration
         self.mc_samples = mc_samples
 
+    @property
+    def random_start(self) -> int:
+        """Runs made uniformly at random before the model chooses (0 with a low-fidelity prior,
+        whose ranking chooses the first runs)."""
+        return 0 if self.low_fidelity is not None else self.n_init
+
     def fit_surrogate(self) -> GPSurrogate:
         """The GP fitted on all observations (on the minimized scale)."""
         X, y = self.observed_arrays()
-        model = make_surrogate(self.surrogate, random_state=self.seed, **self.surrogate_params)
+        params = dict(self.surrogate_params)
+        if self.low_fidelity is not None:
+            params["low_fidelity"] = self.low_fidelity
+        model = make_surrogate(self.surrogate, random_state=self.seed, **params)
         return model.fit(X, self._signed(y))
 
     def _candidates(self, n: int) -> np.ndarray:
@@ -98,9 +130,12 @@ class BOOptimizer(Optimizer):
 
     def _choose(self, n: int, candidates: np.ndarray) -> np.ndarray:
         if self.n_observations < self.n_init:
-            return self.rng.choice(candidates.shape[0], size=n, replace=False)
+            if self.low_fidelity is None:
+                return self.rng.choice(candidates.shape[0], size=n, replace=False)
+            cheap = self.low_fidelity.transform(candidates)
+            return np.argsort(-cheap if self.maximize else cheap, kind="stable")[:n]
         gp = self.fit_surrogate()
-        feats = torch.as_tensor(featurize(candidates, gp.features), dtype=torch.float64)
+        feats = torch.as_tensor(gp.feature_matrix(candidates), dtype=torch.float64)
         # The acquisition is built inside the seeded block too: pruning its baseline draws a
         # sampler seed from torch's global RNG, which made proposals depend on what the process
         # had run before (a replay repeat differed between one and two worker processes).
@@ -114,7 +149,7 @@ class BOOptimizer(Optimizer):
 
     def _acquisition(self, gp: GPSurrogate) -> qLogNoisyExpectedImprovement:
         X, _ = self.observed_arrays()
-        baseline = torch.as_tensor(featurize(X, gp.features), dtype=torch.float64)
+        baseline = torch.as_tensor(gp.feature_matrix(X), dtype=torch.float64)
         # The GP models the minimized value (log-transformed or not); BoTorch maximizes, so the
         # posterior is negated. exp() of a log target is monotone, so improvement in the model's
         # scale ranks candidates as improvement in the target would.

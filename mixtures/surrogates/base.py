@@ -110,8 +110,13 @@ class Surrogate(RegressorMixin, BaseEstimator):
             raise DataError(f"need at least 2 runs to fit a surrogate, got {arr.shape[0]}")
         self.n_features_in_ = arr.shape[1]
         self.target_transform_ = TargetTransform(target, self.log_target)
-        self._fit(featurize(arr, self.features), self.target_transform_.forward(target))
+        self._fit(self.feature_matrix(arr), self.target_transform_.forward(target))
         return self
+
+    def feature_matrix(self, X: np.ndarray) -> np.ndarray:
+        """The model's inputs for validated weights ``X`` (n, d): ``featurize(X, features)``
+        (a GP with a low-fidelity prior adds a column)."""
+        return featurize(X, self.features)
 
     def predict(
         self, X: object, return_std: bool = False
@@ -122,7 +127,7 @@ class Surrogate(RegressorMixin, BaseEstimator):
         if return_std and not self.has_std:
             raise DataError(f"{type(self).__name__} has no predictive std (return_std=True)")
         arr = check_X(X, n_features=self.n_features_in_)
-        mean, std = self._predict(featurize(arr, self.features), return_std)
+        mean, std = self._predict(self.feature_matrix(arr), return_std)
         out = self.target_transform_.inverse(mean, std if return_std else None)
         return out if return_std else out[0]
 

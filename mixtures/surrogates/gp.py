@@ -9,16 +9,22 @@ regression in the weights (one shared prior variance, so it is identified from a
 fewer than the domains) plus a smooth non-linear residual. Mixture losses are close to linear
 (or log-linear) in the weights over the range a sweep covers, so with few runs this prior
 extrapolates "more of domain j helps" where an RBF alone reverts to the mean: the BO default.
+
+``low_fidelity`` (a fitted ``LowFidelityPrior``, see ``transfer``) adds the cheap runs'
+surrogate's prediction as one more input, with a scaled linear kernel of its own added to the
+mixture kernel.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
 import torch
+from botorch.exceptions.warnings import InputDataWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
@@ -27,7 +33,8 @@ from gpytorch.kernels import Kernel, LinearKernel, MaternKernel, ScaleKernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from mixtures.errors import ConfigError
-from mixtures.surrogates.base import Features, Surrogate
+from mixtures.surrogates.base import Features, Surrogate, featurize
+from mixtures.surrogates.transfer import LowFidelityPrior
 
 #: Kernels ``GPSurrogate`` accepts.
 KERNELS = ("rbf", "matern", "linear+rbf", "hybrid")
@@ -58,6 +65,7 @@ class GPSurrogate(Surrogate):
     matrices are small, and several threads on a shared 2-core machine made fits 5-10x slower.
     ``random_state`` seeds the (rare) random restarts of the hyper-parameter
     fit inside a forked torch RNG, so global torch state is untouched.
+    ``low_fidelity``: a fitted ``LowFidelityPrior`` over the same domains, or None (module doc).
     """
 
     has_std = True
@@ -70,6 +78,7 @@ class GPSurrogate(Surrogate):
         threads: int | None = 1,
         features: Features = "sqrt",
         log_target: bool | Literal["auto"] = "auto",
+        low_fidelity: LowFidelityPrior | None = None,
         random_state: int | None = None,
     ) -> None:
         covar_module(kernel, 2)  # an unknown kernel fails here, not at fit
@@ -82,13 +91,30 @@ class GPSurrogate(Surrogate):
         self.threads = threads
         self.features = features
         self.log_target = log_target
+        self.low_fidelity = low_fidelity
         self.random_state = random_state
+
+    def feature_matrix(self, X: np.ndarray) -> np.ndarray:
+        """``featurize(X, features)``, plus the low-fidelity prediction as the last column."""
+        F = featurize(X, self.features)
+        if self.low_fidelity is None:
+            return F
+        return np.hstack([F, self.low_fidelity.transform(X)[:, None]])
 
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
         train_x = torch.as_tensor(F, dtype=torch.float64)  # (n, d)
         train_y = torch.as_tensor(z, dtype=torch.float64).unsqueeze(-1)  # (n, 1)
-        covar = covar_module(self.kernel, F.shape[1])
-        with torch.random.fork_rng(), torch_threads(self.threads):
+        d = F.shape[1]
+        if self.low_fidelity is None:
+            covar = covar_module(self.kernel, d)
+        else:  # the mixture kernel on the first d - 1 columns, a linear one on the last
+            covar = covar_module(self.kernel, d - 1, dims=tuple(range(d - 1))) + ScaleKernel(
+                LinearKernel(active_dims=(d - 1,))
+            )
+        with torch.random.fork_rng(), torch_threads(self.threads), warnings.catch_warnings():
+            if self.low_fidelity is not None:
+                # the cheap prediction spans [0, 1] on the cheap runs only, by design
+                warnings.simplefilter("ignore", InputDataWarning)
             torch.manual_seed(0 if self.random_state is None else int(self.random_state))
             model = SingleTaskGP(
                 train_x, train_y, covar_module=covar, outcome_transform=Standardize(m=1)
@@ -109,20 +135,26 @@ class GPSurrogate(Surrogate):
         return mean, std
 
 
-def covar_module(kernel: str, d: int) -> Kernel | None:
+def covar_module(kernel: str, d: int, dims: tuple[int, ...] | None = None) -> Kernel | None:
     """The covariance module for ``kernel`` over ``d`` features (None: BoTorch's default);
-    public so that prototypes (benchmarks/shared_gp_cv.py) build the same kernels."""
+    ``dims``: the input columns those ``d`` features are (default: all, 0..d-1). Public so that
+    prototypes (benchmarks/shared_gp_cv.py) build the same kernels."""
+    if dims is not None and len(dims) != d:
+        raise ConfigError(f"covar_module: {len(dims)} dims given for {d} features")
     if kernel == "rbf":
-        return None
+        if dims is None:
+            return None
+        return get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=dims)
     if kernel == "matern":
-        return ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=d))
+        return ScaleKernel(MaternKernel(nu=2.5, ard_num_dims=d, active_dims=dims))
     if kernel == "linear+rbf":
-        return ScaleKernel(LinearKernel()) + ScaleKernel(
-            get_covar_module_with_dim_scaled_prior(ard_num_dims=d)
+        return ScaleKernel(LinearKernel(active_dims=dims)) + ScaleKernel(
+            get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=dims)
         )
     if kernel == "hybrid":
         k = d // 2  # features 'x+sqrt' (GPSurrogate insists): w in the first k, sqrt(w) after
-        raw, root = tuple(range(k)), tuple(range(k, d))
+        cols = tuple(range(d)) if dims is None else dims
+        raw, root = cols[:k], cols[k:]
         return (
             ScaleKernel(LinearKernel(active_dims=raw))
             + ScaleKernel(LinearKernel(active_dims=root))

@@ -1,0 +1,76 @@
+"""Runs at a cheaper fidelity (smaller models, fewer tokens) as one more input of the GP.
+
+RegMix's premise, and ADMIRE-BayesOpt's multi-fidelity search: how mixtures rank at a small scale
+carries over to a larger one. ``LowFidelityPrior`` fits a surrogate on the cheap runs once;
+``transform(X)`` is its prediction for mixtures ``X`` (on the log scale when the cheap predictions
+are positive), mapped so that its predictions on the cheap runs themselves span [0, 1]. A GP given
+one (``GPSurrogate(low_fidelity=...)``) takes that value as one more input, with a linear kernel
+of its own beside the mixture kernel: the runs at the target scale decide how far the cheap ranking
+is followed (a slope near 0: not at all). The BO optimizer also starts from it: its first runs are
+the candidates the cheap surrogate ranks best, not random draws.
+
+The cheap runs' metric must improve in the same direction as the target (both losses, or both
+accuracies).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from mixtures.errors import DataError
+from mixtures.surrogates.base import check_X, check_X_y
+
+
+class LowFidelityPrior:
+    """A surrogate (``make_surrogate`` name and params) fitted on cheap runs; see the module doc.
+
+    Picklable, so one fitted prior can be shared by the repeats of a replay in worker processes.
+    """
+
+    def __init__(
+        self,
+        surrogate: str = "ensemble",
+        surrogate_params: dict[str, Any] | None = None,
+        random_state: int | None = 0,
+    ) -> None:
+        self.surrogate = surrogate
+        self.surrogate_params = dict(surrogate_params or {})
+        self.random_state = random_state
+
+    def fit(self, X: object, y: object) -> LowFidelityPrior:
+        """Fit the surrogate on the cheap runs' weights ``X`` (n, d) and values ``y`` (n,)."""
+        from mixtures.surrogates import make_surrogate  # the registry imports the GP module
+
+        arr, target = check_X_y(X, y)
+        model = make_surrogate(
+            self.surrogate, random_state=self.random_state, **self.surrogate_params
+        )
+        self.model_ = model.fit(arr, target)
+        self.n_features_in_ = arr.shape[1]
+        pred = np.asarray(self.model_.predict(arr), dtype=float)
+        self.log_ = bool(np.all(pred > 0))
+        z = np.log(pred) if self.log_ else pred
+        self.low_, self.high_ = float(z.min()), float(z.max())
+        if not self.high_ > self.low_:
+            raise DataError(
+                f"the low-fidelity surrogate {self.surrogate!r} predicts the same value for all "
+                f"{arr.shape[0]} cheap runs: they carry no ranking to transfer"
+            )
+        return self
+
+    def transform(self, X: object) -> np.ndarray:
+        """The cheap surrogate's prediction for ``X`` (n, d), scaled as in the module doc (n,)."""
+        if not hasattr(self, "model_"):
+            raise DataError("LowFidelityPrior is not fitted yet: call fit(X, y) on the cheap runs")
+        arr = check_X(X, n_features=self.n_features_in_)
+        pred = np.asarray(self.model_.predict(arr), dtype=float)
+        if self.log_:
+            if np.any(pred <= 0):
+                raise DataError(
+                    "the low-fidelity surrogate predicts a non-positive value for a mixture, "
+                    "but its predictions on the cheap runs were positive (log scale)"
+                )
+            pred = np.log(pred)
+        return (pred - self.low_) / (self.high_ - self.low_)
