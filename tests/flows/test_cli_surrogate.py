@@ -78,6 +78,27 @@ def test_replay_prints_and_writes_runs_to_top(tables, tmp_path, capsys) -> None:
     assert f"at most {s['saving_ceiling']:.1f}x after 8 random runs first" in printed
 
 
+def test_replay_with_a_low_fidelity_prior(tables, tmp_path, capsys) -> None:
+    """The 60-run slice as cheap runs, the 20-run slice as the pool: no random start."""
+    cheap, pool = tables
+    out = tmp_path / "lowfi.json"
+    argv = ["bench", "replay", str(pool), "--target", PILE_CC, "--budget", "10", "--repeats",
+            "2", "--top-fraction", "0.05", "--low-fidelity", str(cheap),
+            "--low-fidelity-surrogate", "ridge", "--workers", "1", "--json", str(out)]  # fmt: skip
+    assert _main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["params"]["low_fidelity"] == {"runs_file": str(cheap), "surrogate": "ridge"}
+    assert data["random_start"] == 0 and data["top_runs"] == 1
+    s = data["summary"]
+    assert s["saving_ceiling"] == s["random_expected_mean"] == 21 / 2
+    assert s["hit_rate"] == 1.0 and s["runs_to_top_median"] <= 5
+    printed = capsys.readouterr().out
+    assert f"low-fidelity prior: ridge fitted on 60 runs of {cheap}" in printed
+    assert "at most 10.5x with no random run first" in printed
+    assert _main([*argv, "--optimizer", "random"]) == 2
+    assert "--low-fidelity applies to --optimizer bo only" in capsys.readouterr().err
+
+
 def test_bad_input_exits_2_with_a_message(tables, tmp_path, capsys) -> None:
     train, _ = tables
     argv = ["surrogate", "cv", str(train), "--target", "metric/nope", "--method", "ridge",
