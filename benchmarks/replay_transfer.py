@@ -26,6 +26,12 @@ its saving there at 6.5x on the 64-run 1B pool). Fixed before any of it was run 
     .venv/bin/python benchmarks/replay_transfer.py   # writes results/replay_transfer.json, .md
 
 Results are saved after each case; a rerun skips the finished ones (``--fresh`` starts over).
+
+``--prior-values shuffled|negated`` (added after the run above, which showed one loss where the
+prior misled BO: Ubuntu IRC at 1B, 19 runs against cold BO's 7) measures the downside on the
+same cases: the prior is fitted on the cheap runs' values randomly permuted (seed 0: a prior
+that knows nothing) or negated (one that ranks best what is worst). Writes
+results/replay_transfer_<variant>.json and .md.
 """
 
 from __future__ import annotations
@@ -67,6 +73,13 @@ ORDER_SURROGATES = ("ensemble", "regmix_lgbm")
 COLD = RESULTS / "replay_scales.json"
 
 
+TITLES = {
+    "as_is": "Replay with a low-fidelity prior (512 RegMix runs at 1M)",
+    "shuffled": "Replay with a prior that knows nothing (the 512 cheap values permuted)",
+    "negated": "Replay with a misleading prior (the 512 cheap values negated)",
+}
+
+
 def cases() -> list[tuple[str, str]]:
     """(pool, loss) in the fixed order: every loss on the 1B pool, then on the 60M pool."""
     return [(pool, label) for pool in POOLS for label in REGMIX_ALL]
@@ -89,10 +102,15 @@ def run_case(
     repeats: int,
     seed: int,
     workers: int,
+    prior_values: str = "as_is",
 ) -> dict[str, Any]:
     metric = f"metric/the_pile_{label}_val_loss"
     X, y = table.weights(), table.target(metric)
     Xc, yc = cheap.weights(table.domains), cheap.target(metric)
+    if prior_values == "shuffled":
+        yc = np.random.default_rng(0).permutation(yc)
+    elif prior_values == "negated":
+        yc = 2 * yc.mean() - yc  # positive still (the log scale stays), order reversed
     budget, unit = POOLS[pool]
     top = math.ceil(0.01 * len(y))
     mean, median = random_runs_to_top(len(y), top)
@@ -107,6 +125,7 @@ def run_case(
         "random_median": median,
         "cheap_runs": len(yc),
         "cheap_cost": len(yc) * unit,
+        "prior_values": prior_values,
     }
     started = time.perf_counter()
     prior = LowFidelityPrior("ensemble", random_state=seed).fit(Xc, yc)
@@ -212,10 +231,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
-    p.add_argument("--out", type=Path, default=RESULTS / "replay_transfer.json")
+    p.add_argument(
+        "--prior-values",
+        choices=("as_is", "shuffled", "negated"),
+        default="as_is",
+        help="the cheap runs' values the prior is fitted on (module doc)",
+    )
+    p.add_argument("--out", type=Path, help="default: results/replay_transfer[_variant].json")
     p.add_argument("--fresh", action="store_true", help="ignore results already in --out")
     p.add_argument("--render-only", action="store_true", help="rewrite the .md from the JSON")
     args = p.parse_args(argv)
+    if args.out is None:
+        suffix = "" if args.prior_values == "as_is" else f"_{args.prior_values}"
+        args.out = RESULTS / f"replay_transfer{suffix}.json"
     if args.render_only:
         meta, rows = load_results(args.out)
     else:
@@ -236,14 +264,22 @@ def main(argv: list[str] | None = None) -> int:
                 tables[pool] = load_pool(pool, None)
             rows.append(
                 run_case(
-                    tables[pool], cheap, pool, label, cold, args.repeats, args.seed, args.workers
+                    tables[pool],
+                    cheap,
+                    pool,
+                    label,
+                    cold,
+                    args.repeats,
+                    args.seed,
+                    args.workers,
+                    args.prior_values,
                 )
             )
             spent += time.perf_counter() - started
             meta = run_meta("replay_transfer.py", argv, wall_seconds=spent, repeats=args.repeats)
             save_results(args.out, meta, rows)  # after each case: an interrupted run resumes
     md = (
-        header_md("Replay with a low-fidelity prior (512 RegMix runs at 1M)", meta)
+        header_md(TITLES[rows[0].get("prior_values", "as_is")], meta)
         + f"{meta['repeats']} repeats of bo + prior; saving = random's expected runs to the "
         "top 1% / the method's median (\"with the cheap runs' cost\": / (median + the 512 "
         "runs' cost in runs at the pool's scale)). Order = the pool run in the order a "
