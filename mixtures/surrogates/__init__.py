@@ -13,6 +13,9 @@
 ``loglinear``    ``log L = a + t . r``
 ``ensemble``     mean of ``gp`` and ``mixing_law`` (the default); has a std
 ===============  ==============================================================================
+
+``transfer.LowFidelityPrior`` fits one of these on cheaper runs (smaller models, fewer tokens);
+a GP given it (``low_fidelity=``) takes its prediction as one more input.
 """
 
 from __future__ import annotations
