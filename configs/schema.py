@@ -135,6 +135,12 @@ class SearchConfig(_Strict):
     top_k: int = Field(100, ge=1, description="top predicted candidates averaged (regmix)")
     bo_rounds: int = Field(2, ge=0, description="bo: rounds after the initial sweep")
     bo_batch: int = Field(4, ge=1, description="bo: proxies trained per round")
+    bo_proxy: TrainConfig | None = Field(
+        None,
+        description="bo: train the rounds' proxies with this config (a larger model or more "
+        "tokens than `proxy`); the sweep's runs then become a low-fidelity prior of the GP and "
+        "the choice comes from the rounds' runs. null = the rounds train `proxy` like the sweep",
+    )
 
 
 class TargetRunConfig(_Strict):
@@ -185,6 +191,17 @@ class ExperimentConfig(_Strict):
     def _check(self) -> ExperimentConfig:
         if not _NAME.match(self.name.replace("-", "_")):
             raise ValueError(f"name {self.name!r} must match [a-z0-9_-]+")
+        s = self.search
+        if s.bo_proxy is not None:
+            if s.method != "bo":
+                raise ValueError(f"search.bo_proxy needs search.method 'bo', got {s.method!r}")
+            if s.bo_proxy == self.proxy:
+                raise ValueError("search.bo_proxy is the same as proxy: nothing to transfer")
+            if s.bo_rounds * s.bo_batch < 2:
+                raise ValueError(
+                    "search.bo_proxy needs at least 2 runs at its scale to choose from "
+                    f"(bo_rounds * bo_batch = {s.bo_rounds * s.bo_batch})"
+                )
         return self
 
 

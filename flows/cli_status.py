@@ -68,6 +68,11 @@ def summarize_experiment(exp_dir: str | Path) -> dict[str, Any]:
         if ok.height:
             summary["best"] = ok.select("label", "run_id", "target").row(0, named=True)
         summary["collected"] = pl.read_parquet(meta_path).height
+    bo_meta = exp / "runs_bo_meta.parquet"  # search.bo_proxy: the rounds' runs, another scale
+    if bo_meta.is_file():
+        ok = pl.read_parquet(bo_meta).filter(pl.col("target").is_not_null()).sort("target")
+        if ok.height:
+            summary["best_bo_proxy"] = ok.select("label", "run_id", "target").row(0, named=True)
     if (exp / "chosen.json").is_file():
         summary["chosen"] = json.loads((exp / "chosen.json").read_text())
     if (exp / "comparison.parquet").is_file():
@@ -88,6 +93,12 @@ def format_status(summary: dict[str, Any]) -> str:
     best = summary["best"]
     if best is not None:
         lines.append(f"best measured: {best['label'] or '?'} {best['run_id']} {best['target']:.4f}")
+    larger = summary.get("best_bo_proxy")
+    if larger is not None:
+        lines.append(
+            f"best at the bo_proxy scale: {larger['label']} {larger['run_id']} "
+            f"{larger['target']:.4f}"
+        )
     chosen = summary["chosen"]
     if chosen is not None:
         weights = ", ".join(

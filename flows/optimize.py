@@ -14,7 +14,13 @@ from flows.target_run import target_run
 from tasks.common import experiment_dir
 from tasks.export import export_mixture_task
 from tasks.report import report_task
-from tasks.surrogate import choose_mixture_task, propose_bo_task, surrogate_quality_task
+from tasks.surrogate import (
+    choose_at_bo_scale_task,
+    choose_mixture_task,
+    pick_surrogate,
+    propose_bo_task,
+    surrogate_quality_task,
+)
 from tasks.sweep import collect_runs_task
 
 
@@ -29,13 +35,16 @@ def optimize_mixture(config: ExperimentConfig, experiment_dir_path: str | None =
     exp = str(experiment_dir(config, experiment_dir_path))
     plan, store, labels, tables = initial_sweep(config, exp)
     tokens_dir = plan["tokens_dir"]
-    if config.search.method == "bo":
-        for round_index in range(config.search.bo_rounds):
-            proposals = propose_bo_task(config, plan, tables["table"], exp, round_index)
-            labels |= run_sweep(config, proposals, tokens_dir, store)
-            tables = collect_runs_task(config, plan, store, str(Path(exp) / "runs"), labels)
-    quality = surrogate_quality_task(config, plan, tables["table"], exp)
-    chosen = choose_mixture_task(config, plan, tables["table"], exp, quality)
+    if config.search.bo_proxy is not None:
+        quality, chosen = _bo_at_larger_scale(config, plan, store, tables["table"], exp)
+    else:
+        if config.search.method == "bo":
+            for round_index in range(config.search.bo_rounds):
+                proposals = propose_bo_task(config, plan, tables["table"], exp, round_index)
+                labels |= run_sweep(config, proposals, tokens_dir, store)
+                tables = collect_runs_task(config, plan, store, str(Path(exp) / "runs"), labels)
+        quality = surrogate_quality_task(config, plan, tables["table"], exp)
+        chosen = choose_mixture_task(config, plan, tables["table"], exp, quality)
     export_mixture_task(config, plan, chosen, exp)
     comparison = []
     if config.target_run.enabled:
@@ -54,3 +63,23 @@ def optimize_mixture(config: ExperimentConfig, experiment_dir_path: str | None =
     summary = report_task(config, plan, exp, quality, chosen, comparison)
     get_run_logger().info("chosen mixture: %s", chosen["mixture"])
     return summary
+
+
+def _bo_at_larger_scale(
+    config: ExperimentConfig, plan: dict, store: str, sweep_table: str | None, exp: str
+) -> tuple[list[dict], dict]:
+    """``search.bo_proxy``: the sweep's surrogate (cross-validated as usual) becomes the GP's
+    low-fidelity prior; the BO rounds train ``bo_proxy`` and go to runs_bo.parquet; the choice
+    is the GP's on those runs."""
+    quality = surrogate_quality_task(config, plan, sweep_table, exp)
+    prior = pick_surrogate(config.search.surrogate, quality)
+    labels: dict[str, str] = {}
+    bo_table = None
+    for round_index in range(config.search.bo_rounds):
+        proposals = propose_bo_task(config, plan, sweep_table, exp, round_index, bo_table, prior)
+        labels |= run_sweep(config, proposals, plan["tokens_dir"], store)
+        bo_table = collect_runs_task(config, plan, store, str(Path(exp) / "runs_bo"), labels)[
+            "table"
+        ]
+    chosen = choose_at_bo_scale_task(config, plan, sweep_table, bo_table, exp, prior)
+    return quality, chosen

@@ -71,7 +71,9 @@ def report_task(
     if comparison:
         plots.comparison_bars(comparison, figs / "target_runs.png", metric=f"loss ({target_name})")
     if config.search.method == "bo":
-        meta = pl.read_parquet(exp / "runs_meta.parquet").filter(pl.col("status") == "ok")
+        # with bo_proxy the rounds are another scale, in their own table: their curve alone
+        name = "runs_meta" if config.search.bo_proxy is None else "runs_bo_meta"
+        meta = pl.read_parquet(exp / f"{name}.parquet").filter(pl.col("status") == "ok")
         # sweep runs first (mixNNN, baselines), then BO rounds in order (boRR-i)
         ordered = meta.sort(pl.col("label").str.starts_with("bo"), "label")
         plots.regret_curve(ordered["target"].to_list(), figs / "bo_regret.png")
@@ -81,6 +83,7 @@ def report_task(
         for d in plan["train_domains"]
     ]
     std = chosen["predicted_std"]
+    scale = "proxy" if config.search.bo_proxy is None else "bo_proxy"
     lines = [
         f"# mixopt report: {config.name}",
         f"Target: **{config.target.kind}** {target_name} (validation loss, lower is better). "
@@ -88,7 +91,8 @@ def report_task(
         "## Chosen mixture",
         f"Surrogate `{chosen['surrogate']}` predicts {chosen['predicted']:.4f}"
         + (f" ± {std:.4f}" if std is not None else "")
-        + f" at proxy scale (best proxy run measured: {chosen['best_observed']['target']:.4f}).",
+        + f" at {scale} scale (best {scale} run measured: "
+        + f"{chosen['best_observed']['target']:.4f}).",
         _md_table(weights, ["domain", *mixtures]),
         "## Surrogate quality (k-fold, out of fold)",
         _md_table(quality, ["surrogate", "runs", "folds", "spearman", "pearson", "mae"]),

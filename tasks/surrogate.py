@@ -13,10 +13,11 @@ from prefect.cache_policies import NO_CACHE
 from configs.schema import ExperimentConfig
 from mixtures.errors import DataError
 from mixtures.mixture import Mixture
-from mixtures.optimizers import make_optimizer
+from mixtures.optimizers import Optimizer, make_optimizer
 from mixtures.quality import fit_scores, kfold_predictions
 from mixtures.runtable import RunTable
-from mixtures.surrogates import make_surrogate
+from mixtures.surrogates import DEFAULT_SURROGATE, make_surrogate
+from mixtures.surrogates.transfer import LowFidelityPrior
 from proxies.runs import RunSpec
 from proxies.tokens import TokenCorpus
 from tasks.common import write_json
@@ -126,24 +127,27 @@ def choose_mixture_task(
 
 @task(name="propose-bo", cache_policy=NO_CACHE)
 def propose_bo_task(
-    config: ExperimentConfig, plan: dict, table_path: str | None, exp_dir: str, round_index: int
+    config: ExperimentConfig,
+    plan: dict,
+    table_path: str | None,
+    exp_dir: str,
+    round_index: int,
+    bo_table_path: str | None = None,
+    prior_surrogate: str | None = None,
 ) -> list[tuple[str, RunSpec]]:
-    """One BO round's proposals; saved, so a resumed flow trains the same mixtures."""
+    """One BO round's proposals; saved, so a resumed flow trains the same mixtures.
+
+    With ``search.bo_proxy`` the sweep's runs (``table_path``) are the low-fidelity prior
+    (``prior_surrogate`` fitted on them), the rounds' runs so far (``bo_table_path``) the
+    observations, and the proposals are trained with ``bo_proxy``."""
     path = Path(exp_dir) / f"bo_round_{round_index:02d}.json"
     train = plan["train_domains"]
     if path.exists():
         weights = read_json(path)["mixtures"]
     else:
-        table = _table(table_path)
-        opt = make_optimizer(
-            "bo",
-            domains=train,
-            bounds=plan_bounds(plan),
-            prior=_prior(plan),
-            seed=_search_seed(config, round_index + 1),
+        opt = _bo_optimizer(
+            config, plan, table_path, bo_table_path, prior_surrogate, round_index + 1
         )
-        x, y = table.weights(train), table.target("target")
-        opt.observe([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
         weights = [dict(m) for m in opt.ask(config.search.bo_batch)]
         write_json(path, {"round": round_index, "mixtures": weights})
     corpus = TokenCorpus.load(plan["tokens_dir"])
@@ -156,9 +160,85 @@ def propose_bo_task(
                 corpus=corpus,
                 train_domains=train,
                 eval_domains=plan["eval_domains"],
-                train=config.proxy,
+                train=config.search.bo_proxy or config.proxy,
                 seed=config.seed,
             ),
         )
         for i, w in enumerate(weights)
     ]
+
+
+@task(name="choose-mixture-bo-scale", cache_policy=NO_CACHE)
+def choose_at_bo_scale_task(
+    config: ExperimentConfig,
+    plan: dict,
+    table_path: str | None,
+    bo_table_path: str | None,
+    exp_dir: str,
+    prior_surrogate: str,
+) -> dict:
+    """With ``search.bo_proxy``: the GP (with the sweep as its low-fidelity prior) fitted on
+    the rounds' runs recommends the mixture with the best posterior mean."""
+    if bo_table_path is None:
+        raise DataError(
+            "no BO round run at the bo_proxy scale finished ok: nothing to choose from "
+            "(see runs_bo_meta.parquet)"
+        )
+    bo_table = RunTable.read(bo_table_path)
+    if len(bo_table) < 2:
+        raise DataError(
+            f"only {len(bo_table)} BO round run finished ok at the bo_proxy scale; the GP needs 2 "
+            "(see runs_bo_meta.parquet)"
+        )
+    rounds = config.search.bo_rounds
+    opt = _bo_optimizer(config, plan, table_path, bo_table_path, prior_surrogate, rounds + 1)
+    mixture, predicted, std = opt.recommend()
+    y = bo_table.target("target")
+    chosen = {
+        "mixture": mixture.rounded(6),
+        "predicted": float(predicted),
+        "predicted_std": None if std is None else float(std),
+        "surrogate": f"{opt.surrogate} with a low-fidelity prior ({prior_surrogate} on the sweep)",
+        "best_observed": {
+            "run_id": bo_table.run_ids[int(np.argmin(y))],
+            "target": float(y.min()),
+        },
+    }
+    write_json(Path(exp_dir) / "chosen.json", chosen)
+    get_run_logger().info(
+        "chosen %s, predicted target %.4f at the bo_proxy scale", chosen["mixture"], predicted
+    )
+    return chosen
+
+
+def _bo_optimizer(
+    config: ExperimentConfig,
+    plan: dict,
+    table_path: str | None,
+    bo_table_path: str | None,
+    prior_surrogate: str | None,
+    seed_index: int,
+) -> Optimizer:
+    """The BO optimizer with every result so far: without ``bo_proxy`` it observes the sweep's
+    table (which holds the rounds' runs too); with it, the sweep is the low-fidelity prior and
+    the rounds' own table the observations."""
+    train = plan["train_domains"]
+    table = _table(table_path)
+    params: dict = {}
+    observed: RunTable | None = table
+    if config.search.bo_proxy is not None:
+        prior = LowFidelityPrior(prior_surrogate or DEFAULT_SURROGATE, random_state=config.seed)
+        params["low_fidelity"] = prior.fit(table.weights(train), table.target("target"))
+        observed = None if bo_table_path is None else RunTable.read(bo_table_path)
+    opt = make_optimizer(
+        "bo",
+        domains=train,
+        bounds=plan_bounds(plan),
+        prior=_prior(plan),
+        seed=_search_seed(config, seed_index),
+        **params,
+    )
+    if observed is not None:
+        x, y = observed.weights(train), observed.target("target")
+        opt.observe([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
+    return opt

@@ -62,3 +62,19 @@ def test_config_surrogate_names_match_the_registry() -> None:
     from mixtures.surrogates import surrogate_names
 
     assert sorted(get_args(SurrogateName)) == sorted(surrogate_names())
+
+
+def test_bo_proxy_needs_bo_a_different_proxy_and_two_runs():
+    smoke = ROOT / "configs/smoke.yaml"
+    larger = "search.bo_proxy={model: micro, seq_len: 32, train_tokens: 16384}"
+    cfg = load_config(smoke, overrides=["search.method=bo", larger])
+    assert cfg.search.bo_proxy.model == "micro" and cfg.search.bo_proxy.train_tokens == 16384
+    with pytest.raises(ConfigError, match="search.bo_proxy needs search.method 'bo'"):
+        load_config(smoke, overrides=[larger])
+    same = "search.bo_proxy={model: nano, seq_len: 32, batch_size: 8, train_tokens: 8192, "
+    same += "eval_tokens: 1024}"
+    with pytest.raises(ConfigError, match="bo_proxy is the same as proxy"):
+        load_config(smoke, overrides=["search.method=bo", same])
+    one = ["search.method=bo", larger, "search.bo_rounds=1", "search.bo_batch=1"]
+    with pytest.raises(ConfigError, match=r"at least 2 runs .* \(bo_rounds \* bo_batch = 1\)"):
+        load_config(smoke, overrides=one)

@@ -104,3 +104,44 @@ def test_bo_rounds_add_proxy_runs(harness, tmp_path, tiny_domains):
     proposals = json.loads((exp / "bo_round_00.json").read_text())["mixtures"]
     assert len(proposals) == 2
     assert summary["comparison"] == []
+
+
+@pytest.mark.slow
+def test_bo_proxy_rounds_train_the_larger_proxy_with_the_sweep_as_prior(
+    harness, tmp_path, tiny_domains
+):
+    from flows.optimize import optimize_mixture
+
+    config = _config(
+        tmp_path,
+        tiny_domains,
+        "search.method=bo",
+        "search.bo_rounds=2",
+        "search.bo_batch=1",
+        "search.bo_proxy={model: nano, seq_len: 32, batch_size: 8, train_tokens: 16384, "
+        "eval_tokens: 1024}",
+        "target_run.enabled=false",
+    )
+    exp = tmp_path / "exp"
+    summary = optimize_mixture(config, str(exp))
+    sweep = RunTable.read(exp / "runs.parquet")
+    rounds = RunTable.read(exp / "runs_bo.parquet")
+    assert len(sweep) == config.sweep.n_runs + 2 and len(rounds) == 2  # the scales stay apart
+    assert sweep.values("fidelity", "tokens").max() < rounds.values("fidelity", "tokens").min()
+    chosen = json.loads((exp / "chosen.json").read_text())
+    assert "with a low-fidelity prior" in chosen["surrogate"]
+    assert chosen["best_observed"]["run_id"] in rounds.run_ids
+    assert set(chosen["mixture"]) <= set(sweep.domains)
+    assert sum(chosen["mixture"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert "bo_proxy scale" in (exp / "report.md").read_text()
+    assert (exp / "plots" / "bo_regret.png").is_file()
+    from flows.cli_status import format_status, summarize_experiment
+
+    status = summarize_experiment(exp)
+    assert status["best_bo_proxy"]["run_id"] == chosen["best_observed"]["run_id"]
+    assert "best at the bo_proxy scale: bo0" in format_status(status)
+    # a rerun recomputes nothing and chooses the same mixture
+    stamps = {p.name: p.stat().st_mtime_ns for p in (exp / "proxy_runs").glob("*.json")}
+    again = optimize_mixture(config, str(exp))
+    assert again["chosen"] == summary["chosen"]
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in (exp / "proxy_runs").glob("*.json")}
