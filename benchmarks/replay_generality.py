@@ -49,7 +49,6 @@ import math
 import os
 import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -64,8 +63,8 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     header_md,
     load,
     load_results,
+    run_cases_resumable,
     run_meta,
-    save_results,
     write_md,
 )
 from mixtures.evaluation import random_runs_to_top, random_start_floor  # noqa: E402
@@ -282,22 +281,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         meta, rows = load_results(args.out)
     else:
-        rows, spent = [], 0.0
-        if args.out.exists() and not args.fresh:
-            meta, rows = load_results(args.out)
-            spent = meta["wall_seconds"]
-        done = {(r["pool"], r["target"]) for r in rows}
         tables: dict[str, RunTable] = {}
-        for pool, label in cases(args.which):
-            if (pool, label) in done:
-                continue
-            started = time.perf_counter()
+
+        def run(pool: str, label: str) -> dict[str, Any]:
             if pool not in tables:
                 tables[pool] = load_pool(pool, args.olmix)
-            rows.append(run_case(tables[pool], pool, label, args.repeats, args.seed, args.workers))
-            spent += time.perf_counter() - started
-            meta = run_meta("replay_generality.py", argv, wall_seconds=spent, repeats=args.repeats)
-            save_results(args.out, meta, rows)  # after each case: an interrupted run resumes
+            return run_case(tables[pool], pool, label, args.repeats, args.seed, args.workers)
+
+        meta, rows = run_cases_resumable(
+            args.out,
+            cases(args.which),
+            run,
+            fresh=args.fresh,
+            meta=lambda spent: run_meta(
+                "replay_generality.py", argv, wall_seconds=spent, repeats=args.repeats
+            ),
+        )
     md = (
         header_md(TITLES[args.which], meta)
         + f"{meta['repeats']} repeats per method; saving = random's expected runs to the top "

@@ -57,8 +57,8 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     header_md,
     load,
     load_results,
+    run_cases_resumable,
     run_meta,
-    save_results,
     write_md,
 )
 from mixtures.evaluation import random_runs_to_top  # noqa: E402
@@ -247,37 +247,35 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         meta, rows = load_results(args.out)
     else:
-        rows, spent = [], 0.0
-        if args.out.exists() and not args.fresh:
-            meta, rows = load_results(args.out)
-            spent = meta["wall_seconds"]
-        done = {(r["pool"], r["target"]) for r in rows}
         _, cold_rows = load_results(COLD)
         cold = {(r["pool"], r["target"]): r for r in cold_rows}
         cheap = load(*CHEAP_FILES)
         tables: dict[str, RunTable] = {}
-        for pool, label in cases():
-            if (pool, label) in done:
-                continue
-            started = time.perf_counter()
+
+        def run(pool: str, label: str) -> dict[str, Any]:
             if pool not in tables:
                 tables[pool] = load_pool(pool, None)
-            rows.append(
-                run_case(
-                    tables[pool],
-                    cheap,
-                    pool,
-                    label,
-                    cold,
-                    args.repeats,
-                    args.seed,
-                    args.workers,
-                    args.prior_values,
-                )
+            return run_case(
+                tables[pool],
+                cheap,
+                pool,
+                label,
+                cold,
+                args.repeats,
+                args.seed,
+                args.workers,
+                args.prior_values,
             )
-            spent += time.perf_counter() - started
-            meta = run_meta("replay_transfer.py", argv, wall_seconds=spent, repeats=args.repeats)
-            save_results(args.out, meta, rows)  # after each case: an interrupted run resumes
+
+        meta, rows = run_cases_resumable(
+            args.out,
+            cases(),
+            run,
+            fresh=args.fresh,
+            meta=lambda spent: run_meta(
+                "replay_transfer.py", argv, wall_seconds=spent, repeats=args.repeats
+            ),
+        )
     md = (
         header_md(TITLES[rows[0].get("prior_values", "as_is")], meta)
         + f"{meta['repeats']} repeats of bo + prior; saving = random's expected runs to the "

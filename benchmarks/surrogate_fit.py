@@ -19,6 +19,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,36 @@ def load_results(out: Path) -> tuple[dict[str, Any], Any]:
     """``(meta, rows)`` of a file ``save_results`` wrote (for ``--render-only``)."""
     saved = json.loads(out.read_text())
     return saved["meta"], saved["results"]
+
+
+def run_cases_resumable(
+    out: Path,
+    cases: list[tuple[str, str]],
+    run: Callable[[str, str], dict[str, Any]],
+    *,
+    fresh: bool,
+    meta: Callable[[float], dict[str, Any]],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Run each ``(pool, target)`` case not yet in ``out`` (all with ``fresh``), saving after
+    each, so an interrupted run resumes; ``meta(wall_seconds)`` describes the run. Returns the
+    results file's ``(meta, rows)``."""
+    rows: list[dict[str, Any]] = []
+    spent, info = 0.0, None
+    if out.exists() and not fresh:
+        info, rows = load_results(out)
+        spent = info["wall_seconds"]
+    done = {(r["pool"], r["target"]) for r in rows}
+    for pool, target in cases:
+        if (pool, target) in done:
+            continue
+        started = time.perf_counter()
+        rows.append(run(pool, target))
+        spent += time.perf_counter() - started
+        info = meta(spent)
+        save_results(out, info, rows)
+    if info is None:
+        raise SystemExit(f"no case to run and no results in {out}")
+    return info, rows
 
 
 def write_md(out: Path, md: str) -> None:
