@@ -212,7 +212,7 @@ def summary_md(rows: list[dict[str, Any]]) -> str:
         }
         out.append(
             f"- {pool} ({len(part)} losses; the 512 cheap runs cost {cost:.2g} of a run at this "
-            "scale):"
+            "scale; a top-1% run not reached within the budget counts as a saving of 0):"
         )
         for name, vals in figures.items():
             ten = sum(v >= 10 for v in vals)
