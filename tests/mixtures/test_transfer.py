@@ -140,3 +140,15 @@ def test_bo_rejects_a_prior_it_cannot_use(prior) -> None:
     four = LowFidelityPrior("ridge").fit(dirichlet(20, 0)[:, :4], np.arange(20.0))
     with pytest.raises(ConfigError, match="fitted on 4 domains, the optimizer has 5"):
         build_bo(four)
+
+
+@pytest.mark.parametrize("name", ["gp", "gp_linear", "gp_hybrid"])
+def test_every_gp_kernel_takes_the_prior_as_its_last_input(name, prior) -> None:
+    from mixtures.surrogates.gp import GPSurrogate
+
+    X, new = dirichlet(12, 7), dirichlet(100, 8)
+    model = make_surrogate(name, random_state=0, low_fidelity=prior).fit(X, target_law(X))
+    assert model.feature_matrix(X)[:, -1].tolist() == prior.transform(X).tolist()
+    assert spearmanr(model.predict(new), target_law(new))[0] > 0.85
+    matern = GPSurrogate(kernel="matern", low_fidelity=prior, random_state=0)
+    assert matern.fit(X, target_law(X)).predict(new).shape == (100,)
