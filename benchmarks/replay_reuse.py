@@ -1,0 +1,189 @@
+"""Replay with an earlier swarm as the prior: Olmix's reuse swarm, guided by its 64-domain swarm.
+
+Olmix's third public swarm, ``full_reuse_update_5_seed_0`` (64 runs), varies 21 topic domains of
+a new s2pdf version (``s2pdfv1:*``) against one fixed remainder, ``existing``. Cold BO reached its
+top run only 1.3-5.0x faster than random there (benchmarks/results/replay_generality.md). Olmix's
+own idea is to reuse earlier swarms. The earlier ``full_recomputation`` swarm (512 runs, 64
+domains) has the same 21 topics of the older s2pdf (``s2pdf:*``) and the same 110 metrics. Fixed
+before any of it was run (2026-11-30):
+
+- Earlier runs projected onto the reuse swarm's domains: ``s2pdf:<topic>`` -> ``s2pdfv1:<topic>``,
+  every other domain summed into ``existing``. This is crude on purpose: the s2pdf data changed
+  version, and what ``existing`` holds inside differs from the earlier runs' other domains (the
+  public CSVs do not say what it is).
+- Prior: ``LowFidelityPrior`` with the default ``ensemble``, fitted on the 512 projected runs'
+  value of the same target.
+- Targets: the reuse swarm's four cases of replay_generality.py (mean of all 110 metrics, and
+  the MMLU, code and math means), budget 32, 10 repeats, seed 0.
+- Methods: ``bo_lowfi`` (BO defaults with ``low_fidelity``), ``order`` (the pool in the prior's
+  predicted order); cold BO and random are read from replay_generality.json (same seeds).
+- Cost: none. The earlier swarm was run for its own sake, which is the point of reuse.
+
+The Olmix CSVs are not in this repository; benchmarks/replay_public.py says how to get them.
+
+    .venv/bin/python benchmarks/replay_reuse.py --olmix /tmp/olmix  # results/replay_reuse.json, .md
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.replay_generality import load_pool, target  # noqa: E402
+from benchmarks.replay_public import replay_figures  # noqa: E402
+from benchmarks.replay_transfer import runs_to_top_in_order  # noqa: E402
+from benchmarks.surrogate_fit import (  # noqa: E402
+    RESULTS,
+    header_md,
+    load_results,
+    run_cases_resumable,
+    run_meta,
+    write_md,
+)
+from mixtures.evaluation import random_runs_to_top  # noqa: E402
+from mixtures.runtable import RunTable  # noqa: E402
+from mixtures.surrogates.transfer import LowFidelityPrior  # noqa: E402
+
+POOL, EARLIER = "full_reuse_update_5_seed_0", "full_recomputation"
+TARGETS = ("all", "mmlu", "code", "math")
+BUDGET = 32
+COLD = RESULTS / "replay_generality.json"
+
+
+def project(earlier: RunTable, domains: tuple[str, ...]) -> np.ndarray:
+    """The earlier runs' weights over the reuse swarm's ``domains`` (module doc): (n, d)."""
+    W = earlier.weights()
+    out = np.zeros((W.shape[0], len(domains)))
+    for j, name in enumerate(earlier.domains):
+        topic = name.split(":", 1)[1] if name.startswith("s2pdf:") else None
+        mapped = f"s2pdfv1:{topic}" if topic is not None else "existing"
+        if mapped not in domains:
+            raise SystemExit(f"{name} of {EARLIER} has no counterpart {mapped} in {POOL}")
+        out[:, domains.index(mapped)] += W[:, j]
+    return out
+
+
+def run_case(
+    table: RunTable,
+    earlier: RunTable,
+    label: str,
+    cold: dict[tuple[str, str], dict[str, Any]],
+    repeats: int,
+    seed: int,
+    workers: int,
+) -> dict[str, Any]:
+    expr, n_metrics = target(table, POOL, label)
+    X, y = table.weights(), table.target(expr)
+    top = math.ceil(0.01 * len(y))
+    mean, median = random_runs_to_top(len(y), top)
+    started = time.perf_counter()
+    prior = LowFidelityPrior("ensemble", random_state=seed)
+    prior.fit(project(earlier, table.domains), earlier.target(expr))
+    row: dict[str, Any] = {
+        "pool": POOL,
+        "target": label,
+        "metrics": n_metrics,
+        "runs": len(y),
+        "domains": len(table.domains),
+        "budget": BUDGET,
+        "top": top,
+        "random_mean": mean,
+        "random_median": median,
+        "prior_fit_seconds": time.perf_counter() - started,
+        "order": runs_to_top_in_order(prior.transform(X), y, top),
+    }
+    row["bo_lowfi"] = replay_figures(
+        f"{POOL} {label} bo_lowfi",
+        X,
+        y,
+        domains=table.domains,
+        optimizer="bo",
+        budget=BUDGET,
+        repeats=repeats,
+        seed=seed,
+        batch=1,
+        optimizer_params={"low_fidelity": prior},
+        workers=workers,
+    )
+    row["bo_cold"] = cold[(POOL, label)]["bo"]
+    return row
+
+
+def table_md(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| target (metrics) | random: expected | cold bo: median (saving) | order of the prior "
+        "| bo + earlier swarm as prior: median (saving) | per repeat |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        cold, lowfi = r["bo_cold"]["median"], r["bo_lowfi"]["median"]
+        per = " ".join("-" if h is None else str(h) for h in r["bo_lowfi"]["per_repeat"])
+        lines.append(
+            f"| {r['target']} ({r['metrics']}) | {r['random_mean']:.1f} "
+            f"| {cold:g} ({r['random_mean'] / cold:.1f}x) | {r['order']} "
+            f"| {lowfi:g} ({r['random_mean'] / lowfi:.1f}x) | {per} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--olmix", type=Path, help="folder with Olmix's swarm CSVs")
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
+    p.add_argument("--out", type=Path, default=RESULTS / "replay_reuse.json")
+    p.add_argument("--fresh", action="store_true", help="ignore results already in --out")
+    p.add_argument("--render-only", action="store_true", help="rewrite the .md from the JSON")
+    args = p.parse_args(argv)
+    if args.render_only:
+        meta, rows = load_results(args.out)
+    else:
+        table, earlier = load_pool(POOL, args.olmix), load_pool(EARLIER, args.olmix)
+        _, cold_rows = load_results(COLD)
+        cold = {(r["pool"], r["target"]): r for r in cold_rows}
+
+        def run(pool: str, label: str) -> dict[str, Any]:
+            return run_case(table, earlier, label, cold, args.repeats, args.seed, args.workers)
+
+        meta, rows = run_cases_resumable(
+            args.out,
+            [(POOL, label) for label in TARGETS],
+            run,
+            fresh=args.fresh,
+            meta=lambda spent: run_meta(
+                "replay_reuse.py", argv, wall_seconds=spent, repeats=args.repeats
+            ),
+        )
+    lowfi = [r["random_mean"] / r["bo_lowfi"]["median"] for r in rows]
+    cold_savings = [r["random_mean"] / r["bo_cold"]["median"] for r in rows]
+    md = (
+        header_md("Replay with an earlier swarm as the prior (Olmix's reuse swarm)", meta)
+        + f"{meta['repeats']} repeats; {POOL}: 64 runs, top 1% = its best run, budget {BUDGET}. "
+        f"Prior: the default ensemble on {EARLIER}'s 512 runs, projected onto the reuse swarm's "
+        "domains (benchmarks/replay_reuse.py says how). Order = the position of the top run in "
+        "the prior's predicted order. Cold bo: replay_generality.json (same seeds). Olmix data: "
+        "allenai/olmix (Apache-2.0) at 6df202e^, not in this repository.\n\n"
+        + table_md(rows)
+        + f"\n\n- bo + prior: median saving {statistics.median(lowfi):.1f}x "
+        f"(range {min(lowfi):.1f}-{max(lowfi):.1f}x); cold bo: "
+        f"{statistics.median(cold_savings):.1f}x ({min(cold_savings):.1f}-"
+        f"{max(cold_savings):.1f}x)\n"
+    )
+    write_md(args.out, md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
