@@ -52,7 +52,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     write_md,
 )
 from mixtures.evaluation import random_runs_to_top  # noqa: E402
-from mixtures.runtable import RunTable  # noqa: E402
+from mixtures.runtable import RunTable, domain_map  # noqa: E402
 from mixtures.surrogates.transfer import LowFidelityPrior  # noqa: E402
 
 POOL, EARLIER = "full_reuse_update_5_seed_0", "full_recomputation"
@@ -61,17 +61,13 @@ BUDGET = 32
 COLD = RESULTS / "replay_generality.json"
 
 
+#: How the earlier swarm's domains map onto the reuse swarm's (``mixtures.runtable.domain_map``)
+RULES = (("s2pdf:*", "s2pdfv1:*"), ("*", "existing"))
+
+
 def project(earlier: RunTable, domains: tuple[str, ...]) -> np.ndarray:
     """The earlier runs' weights over the reuse swarm's ``domains`` (module doc): (n, d)."""
-    W = earlier.weights()
-    out = np.zeros((W.shape[0], len(domains)))
-    for j, name in enumerate(earlier.domains):
-        topic = name.split(":", 1)[1] if name.startswith("s2pdf:") else None
-        mapped = f"s2pdfv1:{topic}" if topic is not None else "existing"
-        if mapped not in domains:
-            raise SystemExit(f"{name} of {EARLIER} has no counterpart {mapped} in {POOL}")
-        out[:, domains.index(mapped)] += W[:, j]
-    return out
+    return earlier.weights() @ domain_map(earlier.domains, domains, RULES)
 
 
 def run_case(

@@ -67,6 +67,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the GP",
     )
     rp.add_argument(
+        "--low-fidelity-domains",
+        action="append",
+        default=[],
+        metavar="PATTERN=NAME",
+        help="map --low-fidelity's domains onto RUNS' domains, first match wins, repeatable; "
+        "one '*' per side carries over, matches of one name are summed (an earlier swarm whose "
+        "domains changed: --low-fidelity-domains 's2pdf:*=s2pdfv1:*' --low-fidelity-domains "
+        "'*=existing')",
+    )
+    rp.add_argument(
         "--low-fidelity-surrogate",
         default=DEFAULT_SURROGATE,
         choices=SURROGATE_NAMES,
@@ -187,6 +197,7 @@ def bench_replay(args: argparse.Namespace) -> int:
         result["params"]["low_fidelity"] = {
             "runs_file": str(args.low_fidelity),
             "surrogate": args.low_fidelity_surrogate,
+            "domains": list(args.low_fidelity_domains),
         }
     _write_json(args.json, result)
     png = plot_regret(result, args.png or args.json.with_suffix(".png"))
@@ -223,18 +234,28 @@ def _low_fidelity(args: argparse.Namespace, domains: tuple[str, ...]) -> Any:
     """The ``LowFidelityPrior`` fitted on ``--low-fidelity``'s runs (same domains, target)."""
     import time
 
-    from mixtures.runtable import RunTable
+    from mixtures.runtable import RunTable, domain_map
     from mixtures.surrogates.transfer import LowFidelityPrior
 
     cheap = RunTable.read(args.low_fidelity)
-    if cheap.domains != domains:
+    if args.low_fidelity_domains:
+        rules = []
+        for text in args.low_fidelity_domains:
+            pattern, sep, name = text.partition("=")
+            if not sep or not pattern or not name:
+                raise ConfigError(f"--low-fidelity-domains takes PATTERN=NAME, got {text!r}")
+            rules.append((pattern, name))
+        X = cheap.weights() @ domain_map(cheap.domains, domains, rules)
+    elif cheap.domains != domains:
         raise DataError(
             f"--low-fidelity table {args.low_fidelity} is over domains {list(cheap.domains)}, "
-            f"{args.runs} over {list(domains)}"
+            f"{args.runs} over {list(domains)}; map them with --low-fidelity-domains"
         )
+    else:
+        X = cheap.weights(domains)
     start = time.perf_counter()
     prior = LowFidelityPrior(args.low_fidelity_surrogate, random_state=args.seed)
-    prior.fit(cheap.weights(domains), cheap.target(args.target))
+    prior.fit(X, cheap.target(args.target))
     print(
         f"low-fidelity prior: {args.low_fidelity_surrogate} fitted on {len(cheap)} runs of "
         f"{args.low_fidelity} in {time.perf_counter() - start:.1f} s"

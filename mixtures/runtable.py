@@ -253,6 +253,45 @@ class RunTable:
         return out
 
 
+def domain_map(
+    source: Sequence[str], target: Sequence[str], rules: Sequence[tuple[str, str]]
+) -> np.ndarray:
+    """The matrix (len(source), len(target)) that carries weights over ``source`` domains onto
+    ``target`` domains: ``weights @ domain_map(...)``. Reuse of an earlier swarm whose domains
+    were renamed, split or merged (e.g. Olmix's reuse swarm, whose unchanged domains are one
+    ``existing``).
+
+    ``rules`` are ``(pattern, name)`` pairs, the first match wins; a pattern may hold one ``*``,
+    and a ``*`` in ``name`` is replaced by what it matched (``("s2pdf:*", "s2pdfv1:*")``,
+    ``("*", "existing")``). Domains that land on the same name are summed. A source domain that
+    no rule matches, or a name that is not a target domain, is a ConfigError naming it.
+    """
+    targets = {name: j for j, name in enumerate(target)}
+    compiled = []
+    for pattern, name in rules:
+        if pattern.count("*") > 1 or name.count("*") > 1:
+            raise ConfigError(f"domain rule {pattern}={name}: at most one '*' on each side")
+        regex = re.compile("^" + re.escape(pattern).replace(r"\*", "(.*)") + "$")
+        compiled.append((regex, pattern, name))
+    out = np.zeros((len(source), len(target)))
+    for i, domain in enumerate(source):
+        for regex, pattern, name in compiled:
+            m = regex.match(domain)
+            if m is None:
+                continue
+            mapped = name.replace("*", m.group(1)) if "*" in name and m.groups() else name
+            if mapped not in targets:
+                raise ConfigError(
+                    f"domain rule {pattern}={name} maps {domain!r} to {mapped!r}, which is not "
+                    f"one of the target domains {list(target)}"
+                )
+            out[i, targets[mapped]] = 1.0
+            break
+        else:
+            raise ConfigError(f"no domain rule matches {domain!r} (rules: {list(rules)})")
+    return out
+
+
 def _long_part(ids: list[str], field: str, key: str, values: np.ndarray) -> pl.DataFrame:
     return pl.DataFrame(
         {"run_id": ids, "field": [field] * len(ids), "key": [key] * len(ids), "value": values},

@@ -11,6 +11,7 @@ import pytest
 
 from flows import cli_surrogate
 from mixtures.importers import import_regmix
+from mixtures.runtable import RunTable
 
 REGMIX = Path(__file__).resolve().parents[2] / "data" / "regmix"
 PILE_CC = "metric/the_pile_pile_cc_val_loss"
@@ -87,7 +88,11 @@ def test_replay_with_a_low_fidelity_prior(tables, tmp_path, capsys) -> None:
             "--low-fidelity-surrogate", "ridge", "--workers", "1", "--json", str(out)]  # fmt: skip
     assert _main(argv) == 0
     data = json.loads(out.read_text())
-    assert data["params"]["low_fidelity"] == {"runs_file": str(cheap), "surrogate": "ridge"}
+    assert data["params"]["low_fidelity"] == {
+        "runs_file": str(cheap),
+        "surrogate": "ridge",
+        "domains": [],
+    }
     assert data["random_start"] == 0 and data["top_runs"] == 1
     s = data["summary"]
     assert s["saving_ceiling"] == s["random_expected_mean"] == 21 / 2
@@ -97,6 +102,35 @@ def test_replay_with_a_low_fidelity_prior(tables, tmp_path, capsys) -> None:
     assert "at most 10.5x with no random run first" in printed
     assert _main([*argv, "--optimizer", "random"]) == 2
     assert "--low-fidelity applies to --optimizer bo only" in capsys.readouterr().err
+
+
+def test_replay_maps_an_earlier_swarms_domains(tables, tmp_path, capsys) -> None:
+    """The cheap runs over renamed domains: --low-fidelity-domains maps them, or it fails."""
+    cheap, pool = tables
+    old = RunTable.read(cheap)
+    renamed = RunTable.from_arrays(
+        old.run_ids,
+        [f"old_{d}" for d in old.domains],
+        old.weights(),
+        {m: old.values("metric", m) for m in old.metrics},
+    ).write(tmp_path / "renamed.parquet")
+    out = tmp_path / "mapped.json"
+    argv = ["bench", "replay", str(pool), "--target", PILE_CC, "--budget", "10", "--repeats",
+            "1", "--top-fraction", "0.05", "--low-fidelity", str(renamed),
+            "--low-fidelity-surrogate", "ridge", "--workers", "1", "--json", str(out)]  # fmt: skip
+    assert _main(argv) == 2
+    assert "map them with --low-fidelity-domains" in capsys.readouterr().err
+    assert _main([*argv, "--low-fidelity-domains", "old*"]) == 2
+    assert "takes PATTERN=NAME, got 'old*'" in capsys.readouterr().err
+    assert _main([*argv, "--low-fidelity-domains", "old_*=*"]) == 0
+    data = json.loads(out.read_text())
+    assert data["params"]["low_fidelity"]["domains"] == ["old_*=*"]
+    # the same prior as with the original names: the same run order
+    plain = tmp_path / "plain.json"
+    argv[argv.index(str(renamed))] = str(cheap)
+    argv[argv.index(str(out))] = str(plain)
+    assert _main(argv) == 0
+    assert json.loads(plain.read_text())["per_repeat"][0]["order"] == data["per_repeat"][0]["order"]
 
 
 def test_bad_input_exits_2_with_a_message(tables, tmp_path, capsys) -> None:

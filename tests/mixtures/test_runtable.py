@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from mixtures.errors import ConfigError, DataError
-from mixtures.runtable import FIELDS, RUN_TABLE_SCHEMA, RunTable
+from mixtures.runtable import FIELDS, RUN_TABLE_SCHEMA, RunTable, domain_map
 
 
 def _table() -> RunTable:
@@ -231,3 +231,17 @@ def test_unknown_domain_in_weights() -> None:
 def test_empty_table_is_allowed() -> None:
     t = RunTable(pl.DataFrame(schema=RUN_TABLE_SCHEMA))
     assert len(t) == 0 and t.domains == () and t.weights().shape == (0, 0)
+
+
+def test_domain_map_renames_merges_and_names_what_it_cannot_map() -> None:
+    source = ["code", "s2:a", "s2:b", "web"]
+    target = ["existing", "s3:a", "s3:b"]
+    M = domain_map(source, target, [("s2:*", "s3:*"), ("*", "existing")])
+    W = np.array([[0.2, 0.3, 0.1, 0.4], [0.0, 0.5, 0.5, 0.0]])
+    np.testing.assert_allclose(W @ M, [[0.6, 0.3, 0.1], [0.0, 0.5, 0.5]])  # code + web summed
+    with pytest.raises(ConfigError, match="no domain rule matches 'code'"):
+        domain_map(source, target, [("s2:*", "s3:*")])
+    with pytest.raises(ConfigError, match=r"maps 's2:a' to 's4:a', which is not one of"):
+        domain_map(source, target, [("s2:*", "s4:*"), ("*", "existing")])
+    with pytest.raises(ConfigError, match="at most one"):
+        domain_map(source, target, [("*:*", "x")])
