@@ -96,7 +96,7 @@ def format_status(summary: dict[str, Any]) -> str:
     larger = summary.get("best_bo_proxy")
     if larger is not None:
         lines.append(
-            f"best at the bo_proxy scale: {larger['label']} {larger['run_id']} "
+            f"best at the bo_proxy scale: {larger['label'] or '?'} {larger['run_id']} "
             f"{larger['target']:.4f}"
         )
     chosen = summary["chosen"]

@@ -57,7 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="1",
         help="runs asked per round after the initial design; 'all' = one shot (RegMix)",
     )
-    rp.add_argument("--n-init", type=int, help="initial random runs (regmix, bo)")
+    rp.add_argument(
+        "--n-init",
+        type=int,
+        help="runs before the model chooses (regmix, bo): random draws, or with --low-fidelity "
+        "the prior's best",
+    )
     rp.add_argument(
         "--low-fidelity",
         type=Path,
@@ -173,6 +178,12 @@ def bench_replay(args: argparse.Namespace) -> int:
         if args.optimizer == "random":
             raise ConfigError("--n-init does not apply to --optimizer random")
         params["n_init"] = args.n_init
+    if args.low_fidelity is None and (
+        args.low_fidelity_domains or args.low_fidelity_surrogate != DEFAULT_SURROGATE
+    ):
+        raise ConfigError(
+            "--low-fidelity-domains and --low-fidelity-surrogate need --low-fidelity CHEAP_RUNS"
+        )
     if args.low_fidelity is not None:
         if args.optimizer != "bo":
             raise ConfigError("--low-fidelity applies to --optimizer bo only")

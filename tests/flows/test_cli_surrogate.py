@@ -102,6 +102,9 @@ def test_replay_with_a_low_fidelity_prior(tables, tmp_path, capsys) -> None:
     assert "at most 10.5x with no random run first" in printed
     assert _main([*argv, "--optimizer", "random"]) == 2
     assert "--low-fidelity applies to --optimizer bo only" in capsys.readouterr().err
+    alone = argv[: argv.index("--low-fidelity")] + argv[argv.index("--low-fidelity") + 2 :]
+    assert _main(alone) == 2  # --low-fidelity-surrogate ridge without the cheap runs
+    assert "need --low-fidelity CHEAP_RUNS" in capsys.readouterr().err
 
 
 def test_replay_maps_an_earlier_swarms_domains(tables, tmp_path, capsys) -> None:
