@@ -134,7 +134,7 @@ def saving(row: dict[str, Any], runs: float) -> float:
 def table_md(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| target (metrics) | random: expected | cold bo: median (saving) | order of the prior "
-        "| bo + earlier swarm as prior: median (saving) | per repeat |",
+        "| bo + the prior: median (saving) | per repeat |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
