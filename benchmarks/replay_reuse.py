@@ -94,7 +94,7 @@ def run_case(
     if prior_values == "shuffled":
         values = np.random.default_rng(0).permutation(values)
     prior = LowFidelityPrior("ensemble", random_state=seed)
-    prior.fit(project(earlier, table.domains), values)
+    prior.fit(project(earlier, table.domains), values, domains=table.domains)
     row: dict[str, Any] = {
         "pool": POOL,
         "target": label,

@@ -128,7 +128,7 @@ def run_case(
         "prior_values": prior_values,
     }
     started = time.perf_counter()
-    prior = LowFidelityPrior("ensemble", random_state=seed).fit(Xc, yc)
+    prior = LowFidelityPrior("ensemble", random_state=seed).fit(Xc, yc, domains=table.domains)
     row["prior_fit_seconds"] = time.perf_counter() - started
     for name in ORDER_SURROGATES:
         model = prior.model_ if name == "ensemble" else make_surrogate(name, random_state=seed)

@@ -266,7 +266,7 @@ def _low_fidelity(args: argparse.Namespace, domains: tuple[str, ...]) -> Any:
         X = cheap.weights(domains)
     start = time.perf_counter()
     prior = LowFidelityPrior(args.low_fidelity_surrogate, random_state=args.seed)
-    prior.fit(X, cheap.target(args.target))
+    prior.fit(X, cheap.target(args.target), domains=domains)
     print(
         f"low-fidelity prior: {args.low_fidelity_surrogate} fitted on {len(cheap)} runs of "
         f"{args.low_fidelity} in {time.perf_counter() - start:.1f} s"

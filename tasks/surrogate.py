@@ -228,7 +228,9 @@ def _bo_optimizer(
     observed: RunTable | None = table
     if config.search.bo_proxy is not None:
         prior = LowFidelityPrior(prior_surrogate or DEFAULT_SURROGATE, random_state=config.seed)
-        params["low_fidelity"] = prior.fit(table.weights(train), table.target("target"))
+        params["low_fidelity"] = prior.fit(
+            table.weights(train), table.target("target"), domains=train
+        )
         observed = None if bo_table_path is None else RunTable.read(bo_table_path)
     opt = make_optimizer(
         "bo",

@@ -33,7 +33,7 @@ from mixtures.optimizers.base import Optimizer
 from mixtures.sampling import project_to_bounds, sample_mixtures
 from mixtures.surrogates import GPSurrogate, make_surrogate
 from mixtures.surrogates.gp import torch_threads
-from mixtures.surrogates.transfer import LowFidelityPrior
+from mixtures.surrogates.transfer import LowFidelityPrior, check_low_fidelity
 
 
 class BOOptimizer(Optimizer):
@@ -76,17 +76,7 @@ class BOOptimizer(Optimizer):
         if not isinstance(make_surrogate(surrogate, **self.surrogate_params), GPSurrogate):
             raise ConfigError(f"bo needs a GP surrogate (e.g. 'gp'), got {surrogate!r}")
         if low_fidelity is not None:
-            if not isinstance(low_fidelity, LowFidelityPrior):
-                raise ConfigError(
-                    f"low_fidelity must be a LowFidelityPrior, got {type(low_fidelity).__name__}"
-                )
-            if not hasattr(low_fidelity, "model_"):
-                raise ConfigError("low_fidelity is not fitted: call fit(X, y) on the cheap runs")
-            if low_fidelity.n_features_in_ != len(self.domains):
-                raise ConfigError(
-                    f"low_fidelity was fitted on {low_fidelity.n_features_in_} domains, "
-                    f"the optimizer has {len(self.domains)}"
-                )
+            check_low_fidelity(low_fidelity, self.domains)
         self.low_fidelity = low_fidelity
         if n_init is None:
             n_init = 4 if low_fidelity is None else 2

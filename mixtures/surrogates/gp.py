@@ -34,7 +34,7 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from mixtures.errors import ConfigError
 from mixtures.surrogates.base import Features, Surrogate, featurize
-from mixtures.surrogates.transfer import LowFidelityPrior
+from mixtures.surrogates.transfer import LowFidelityPrior, check_low_fidelity
 
 #: Kernels ``GPSurrogate`` accepts.
 KERNELS = ("rbf", "matern", "linear+rbf", "hybrid")
@@ -99,7 +99,8 @@ class GPSurrogate(Surrogate):
         F = featurize(X, self.features)
         if self.low_fidelity is None:
             return F
-        return np.hstack([F, self.low_fidelity.transform(X)[:, None]])
+        prior = check_low_fidelity(self.low_fidelity, X.shape[1])
+        return np.hstack([F, prior.transform(X)[:, None]])
 
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
         train_x = torch.as_tensor(F, dtype=torch.float64)  # (n, d)

@@ -15,12 +15,22 @@ accuracies).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from mixtures.errors import DataError
+from mixtures.errors import ConfigError, DataError
 from mixtures.surrogates.base import check_X, check_X_y
+
+
+def check_low_fidelity(prior: object, domains: Sequence[str] | int) -> LowFidelityPrior:
+    """``prior`` if it is a fitted ``LowFidelityPrior`` usable over ``domains``; else
+    ConfigError naming the problem."""
+    if not isinstance(prior, LowFidelityPrior):
+        raise ConfigError(f"low_fidelity must be a LowFidelityPrior, got {type(prior).__name__}")
+    prior.check_usable(domains)
+    return prior
 
 
 class LowFidelityPrior:
@@ -39,26 +49,48 @@ class LowFidelityPrior:
         self.surrogate_params = dict(surrogate_params or {})
         self.random_state = random_state
 
-    def fit(self, X: object, y: object) -> LowFidelityPrior:
-        """Fit the surrogate on the cheap runs' weights ``X`` (n, d) and values ``y`` (n,)."""
+    def fit(self, X: object, y: object, domains: Sequence[str] | None = None) -> LowFidelityPrior:
+        """Fit the surrogate on the cheap runs' weights ``X`` (n, d) and values ``y`` (n,);
+        ``domains`` names the d columns, so that an optimizer can check its own order against
+        them. Nothing is kept when the fit fails."""
         from mixtures.surrogates import make_surrogate  # the registry imports the GP module
 
         arr, target = check_X_y(X, y)
+        if domains is not None and len(domains) != arr.shape[1]:
+            raise DataError(f"{len(domains)} domain names for {arr.shape[1]} weight columns")
         model = make_surrogate(
             self.surrogate, random_state=self.random_state, **self.surrogate_params
-        )
-        self.model_ = model.fit(arr, target)
-        self.n_features_in_ = arr.shape[1]
-        pred = np.asarray(self.model_.predict(arr), dtype=float)
-        self.log_ = bool(np.all(pred > 0))
-        z = np.log(pred) if self.log_ else pred
-        self.low_, self.high_ = float(z.min()), float(z.max())
-        if not self.high_ > self.low_:
+        ).fit(arr, target)
+        pred = np.asarray(model.predict(arr), dtype=float)
+        log = bool(np.all(pred > 0))
+        z = np.log(pred) if log else pred
+        if not z.max() > z.min():
             raise DataError(
                 f"the low-fidelity surrogate {self.surrogate!r} predicts the same value for all "
                 f"{arr.shape[0]} cheap runs: they carry no ranking to transfer"
             )
+        self.model_, self.log_ = model, log
+        self.low_, self.high_ = float(z.min()), float(z.max())
+        self.n_features_in_ = arr.shape[1]
+        self.domains_ = None if domains is None else tuple(domains)
         return self
+
+    def check_usable(self, domains: Sequence[str] | int) -> None:
+        """ConfigError unless this prior is fitted, over ``domains`` (names, in this order, when
+        the prior knows its names; else their number)."""
+        if not hasattr(self, "model_"):
+            raise ConfigError("low_fidelity is not fitted: call fit(X, y) on the cheap runs")
+        n = domains if isinstance(domains, int) else len(domains)
+        if self.n_features_in_ != n:
+            raise ConfigError(
+                f"low_fidelity was fitted on {self.n_features_in_} domains, the model has {n}"
+            )
+        named = self.domains_ is not None and not isinstance(domains, int)
+        if named and tuple(domains) != self.domains_:
+            raise ConfigError(
+                f"low_fidelity was fitted on domains {list(self.domains_)}, the model is "
+                f"over {list(domains)}: map them (mixtures.runtable.domain_map) in that order"
+            )
 
     def transform(self, X: object) -> np.ndarray:
         """The cheap surrogate's prediction for ``X`` (n, d), scaled as in the module doc (n,)."""

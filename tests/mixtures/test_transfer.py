@@ -138,8 +138,35 @@ def test_bo_rejects_a_prior_it_cannot_use(prior) -> None:
     with pytest.raises(ConfigError, match="low_fidelity is not fitted"):
         build_bo(LowFidelityPrior("ridge"))
     four = LowFidelityPrior("ridge").fit(dirichlet(20, 0)[:, :4], np.arange(20.0))
-    with pytest.raises(ConfigError, match="fitted on 4 domains, the optimizer has 5"):
+    with pytest.raises(ConfigError, match="fitted on 4 domains, the model has 5"):
         build_bo(four)
+    X = dirichlet(20, 0)
+    named = LowFidelityPrior("ridge").fit(X, cheap_law(X), domains=DOMAINS[::-1])
+    with pytest.raises(ConfigError, match=r"fitted on domains \['e', 'd', 'c', 'b', 'a'\]"):
+        build_bo(named)  # same count, other order: caught by name
+    build_bo(LowFidelityPrior("ridge").fit(X, cheap_law(X), domains=DOMAINS))  # same order: fine
+    # the GP checks its prior too, not only BO
+    with pytest.raises(ConfigError, match="must be a LowFidelityPrior, got RidgeSurrogate"):
+        make_surrogate("gp", low_fidelity=make_surrogate("ridge").fit(X, cheap_law(X))).fit(
+            X, target_law(X)
+        )
+
+
+def test_a_failed_fit_leaves_the_prior_unfitted() -> None:
+    X = dirichlet(10, 0)
+    prior = LowFidelityPrior("ridge")
+    with pytest.raises(DataError, match="same value"):
+        prior.fit(X, np.full(10, 2.0))
+    assert not hasattr(prior, "model_")
+    with pytest.raises(ConfigError, match="not fitted"):
+        build_bo(prior)
+
+
+def test_bo_maximizing_starts_from_the_highest_cheap_predictions(prior) -> None:
+    pool = dirichlet(40, 4)
+    opt = build_bo(prior, pool=pool, maximize=True)
+    first = [opt.pool_index(m) for m in opt.ask(2)]
+    assert first == np.argsort(-prior.transform(pool), kind="stable")[:2].tolist()
 
 
 @pytest.mark.parametrize("name", ["gp", "gp_linear", "gp_hybrid"])
