@@ -142,14 +142,24 @@ def propose_bo_task(
     observations, and the proposals are trained with ``bo_proxy``."""
     path = Path(exp_dir) / f"bo_round_{round_index:02d}.json"
     train = plan["train_domains"]
+    # which proxies the round trains: a file proposed for the sweep's scale must not be reused
+    # at bo_proxy's (or the other way round); files written before this key are the sweep's
+    scale = None if config.search.bo_proxy is None else config.search.bo_proxy.model_dump()
     if path.exists():
-        weights = read_json(path)["mixtures"]
+        saved = read_json(path)
+        if saved.get("bo_proxy") != scale:
+            raise DataError(
+                f"{path} holds proposals for rounds trained with search.bo_proxy = "
+                f"{saved.get('bo_proxy')}, this config has {scale}: use another experiment "
+                "folder, or delete the bo_round_*.json files to propose again"
+            )
+        weights = saved["mixtures"]
     else:
         opt = _bo_optimizer(
             config, plan, table_path, bo_table_path, prior_surrogate, round_index + 1
         )
         weights = [dict(m) for m in opt.ask(config.search.bo_batch)]
-        write_json(path, {"round": round_index, "mixtures": weights})
+        write_json(path, {"round": round_index, "mixtures": weights, "bo_proxy": scale})
     corpus = TokenCorpus.load(plan["tokens_dir"])
     return [
         (

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from configs.schema import load_config
+from mixtures.errors import DataError
 from mixtures.mixture import Mixture
 from mixtures.runtable import RunTable
 
@@ -145,3 +146,8 @@ def test_bo_proxy_rounds_train_the_larger_proxy_with_the_sweep_as_prior(
     again = optimize_mixture(config, str(exp))
     assert again["chosen"] == summary["chosen"]
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (exp / "proxy_runs").glob("*.json")}
+    # the same folder without bo_proxy: the saved rounds were proposed for the other scale
+    search = config.search.model_copy(update={"bo_proxy": None})
+    plain = config.model_copy(update={"search": search})
+    with pytest.raises(DataError, match=r"bo_round_00.json holds proposals for rounds trained"):
+        optimize_mixture(plain, str(exp))
