@@ -296,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             meta=lambda spent: run_meta(
                 "replay_generality.py", argv, wall_seconds=spent, repeats=args.repeats
             ),
+            settings={"repeats": args.repeats, "seed": args.seed, "set": args.which},
         )
     md = (
         header_md(TITLES[args.which], meta)

@@ -189,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
             meta=lambda spent: run_meta(
                 "replay_reuse.py", argv, wall_seconds=spent, repeats=args.repeats
             ),
+            settings={
+                "repeats": args.repeats,
+                "seed": args.seed,
+                "prior_values": args.prior_values,
+            },
         )
     lowfi = [saving(r, r["bo_lowfi"]["median"]) for r in rows]
     cold_savings = [saving(r, r["bo_cold"]["median"]) for r in rows]

@@ -275,6 +275,11 @@ def main(argv: list[str] | None = None) -> int:
             meta=lambda spent: run_meta(
                 "replay_transfer.py", argv, wall_seconds=spent, repeats=args.repeats
             ),
+            settings={
+                "repeats": args.repeats,
+                "seed": args.seed,
+                "prior_values": args.prior_values,
+            },
         )
     md = (
         header_md(TITLES[rows[0].get("prior_values", "as_is")], meta)

@@ -92,15 +92,25 @@ def run_cases_resumable(
     *,
     fresh: bool,
     meta: Callable[[float], dict[str, Any]],
+    settings: dict[str, Any],
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Run each ``(pool, target)`` case not yet in ``out`` (all with ``fresh``), saving after
-    each, so an interrupted run resumes; ``meta(wall_seconds)`` describes the run. Returns the
-    results file's ``(meta, rows)``."""
+    each, so an interrupted run resumes; ``meta(wall_seconds)`` describes the run and
+    ``settings`` (repeats, seed, ...) are saved with it. Resuming a file made with other
+    settings is refused (files from before settings were saved: their repeats are compared).
+    Returns the results file's ``(meta, rows)``."""
     rows: list[dict[str, Any]] = []
     spent, info = 0.0, None
     if out.exists() and not fresh:
         info, rows = load_results(out)
         spent = info["wall_seconds"]
+        saved = info.get("settings", {"repeats": info.get("repeats")})
+        differ = {k: (saved[k], v) for k, v in settings.items() if k in saved and saved[k] != v}
+        if differ:
+            raise SystemExit(
+                f"{out} was run with other settings (saved, asked): {differ}; use --fresh or "
+                "another --out"
+            )
     done = {(r["pool"], r["target"]) for r in rows}
     for pool, target in cases:
         if (pool, target) in done:
@@ -108,7 +118,7 @@ def run_cases_resumable(
         started = time.perf_counter()
         rows.append(run(pool, target))
         spent += time.perf_counter() - started
-        info = meta(spent)
+        info = {**meta(spent), "settings": dict(settings)}
         save_results(out, info, rows)
     if info is None:
         raise SystemExit(f"no case to run and no results in {out}")
