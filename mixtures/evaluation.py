@@ -156,10 +156,8 @@ def replay(
     best = set(np.flatnonzero(signed == signed.min()).tolist())
     params = dict(optimizer_params or {})
     probe = _pool_optimizer(X, domains, optimizer, seed, maximize, params)  # bad input: fail now
-    # runs made uniformly at random before a model chooses (all of them for random search;
-    # none for BO with a low-fidelity prior, whose ranking picks the first runs)
-    start = getattr(probe, "random_start", getattr(probe, "n_init", None))
-    n_random = budget if start is None else start
+    # runs made uniformly at random before a model chooses (None: all of them)
+    n_random = budget if probe.random_start is None else probe.random_start
     jobs = [
         {"seed": int(child.generate_state(1)[0])}
         for child in np.random.SeedSequence(seed).spawn(repeats)

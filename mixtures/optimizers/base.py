@@ -124,6 +124,12 @@ class Optimizer:
         i = int(np.argmax(self._y) if self.maximize else np.argmin(self._y))
         return self._mixture(self._X[i]), self._y[i]
 
+    @property
+    def random_start(self) -> int | None:
+        """How many runs are uniform random draws before a model chooses; None: every run (the
+        base class and random search). ``replay`` derives the ceiling on the saving from it."""
+        return None
+
     def recommend(self) -> tuple[Mixture, float, float | None]:
         """The mixture to choose now, its predicted value and predicted std (None if unknown).
 

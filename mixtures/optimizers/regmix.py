@@ -56,6 +56,11 @@ class RegMixOptimizer(Optimizer):
         self.n_candidates = n_candidates
         self.top_k = top_k
 
+    @property
+    def random_start(self) -> int:
+        """The initial design: ``n_init`` random draws."""
+        return self.n_init
+
     def fit_surrogate(self) -> Surrogate:
         """The surrogate fitted on all observations, on the minimized scale."""
         X, y = self.observed_arrays()
