@@ -32,11 +32,9 @@ The Olmix CSVs are not in this repository; benchmarks/replay_public.py says how 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +44,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay_generality import load_pool, target  # noqa: E402
-from benchmarks.replay_public import replay_figures  # noqa: E402
-from benchmarks.replay_transfer import runs_to_top_in_order  # noqa: E402
+from benchmarks.replay_transfer import (  # noqa: E402
+    perturbed,
+    replay_with_prior,
+    runs_to_top_in_order,
+)
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     header_md,
@@ -56,9 +57,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     run_meta,
     write_md,
 )
-from mixtures.evaluation import random_runs_to_top  # noqa: E402
 from mixtures.runtable import RunTable, domain_map  # noqa: E402
-from mixtures.surrogates.transfer import LowFidelityPrior  # noqa: E402
 
 POOL, EARLIER = "full_reuse_update_5_seed_0", "full_recomputation"
 TARGETS = ("all", "mmlu", "code", "math")
@@ -87,15 +86,19 @@ def run_case(
 ) -> dict[str, Any]:
     expr, n_metrics = target(table, POOL, label)
     X, y = table.weights(), table.target(expr)
-    top = math.ceil(0.01 * len(y))
-    mean, median = random_runs_to_top(len(y), top)
-    started = time.perf_counter()
-    values = earlier.target(expr)
-    if prior_values == "shuffled":
-        values = np.random.default_rng(0).permutation(values)
-    prior = LowFidelityPrior("ensemble", random_state=seed)
-    prior.fit(project(earlier, table.domains), values, domains=table.domains)
-    row: dict[str, Any] = {
+    prior, fields = replay_with_prior(
+        f"{POOL} {label}",
+        X,
+        y,
+        table.domains,
+        project(earlier, table.domains),
+        perturbed(earlier.target(expr), prior_values),
+        budget=BUDGET,
+        repeats=repeats,
+        seed=seed,
+        workers=workers,
+    )
+    return {
         "pool": POOL,
         "target": label,
         "metrics": n_metrics,
@@ -103,27 +106,10 @@ def run_case(
         "domains": len(table.domains),
         "budget": BUDGET,
         "prior_values": prior_values,
-        "top": top,
-        "random_mean": mean,
-        "random_median": median,
-        "prior_fit_seconds": time.perf_counter() - started,
-        "order": runs_to_top_in_order(prior.transform(X), y, top),
+        **fields,
+        "order": runs_to_top_in_order(prior.transform(X), y, fields["top"]),
+        "bo_cold": cold[(POOL, label)]["bo"],
     }
-    row["bo_lowfi"] = replay_figures(
-        f"{POOL} {label} bo_lowfi",
-        X,
-        y,
-        domains=table.domains,
-        optimizer="bo",
-        budget=BUDGET,
-        repeats=repeats,
-        seed=seed,
-        batch=1,
-        optimizer_params={"low_fidelity": prior},
-        workers=workers,
-    )
-    row["bo_cold"] = cold[(POOL, label)]["bo"]
-    return row
 
 
 def saving(row: dict[str, Any], runs: float) -> float:
@@ -134,8 +120,8 @@ def saving(row: dict[str, Any], runs: float) -> float:
 def table_md(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| target (metrics) | random: expected | cold bo: median (saving) | order of the prior "
-        "| bo + the prior: median (saving) | per repeat |",
-        "|---|---|---|---|---|---|",
+        "| bo + the prior: median (saving) | per repeat | the prior's Spearman with the pool |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         cold, lowfi = r["bo_cold"]["median"], r["bo_lowfi"]["median"]
@@ -143,7 +129,8 @@ def table_md(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['target']} ({r['metrics']}) | {r['random_mean']:.1f} "
             f"| {cold:g} ({saving(r, cold):.1f}x) | {r['order']} "
-            f"| {lowfi:g} ({saving(r, lowfi):.1f}x) | {per} |"
+            f"| {lowfi:g} ({saving(r, lowfi):.1f}x) | {per} "
+            f"| {r['prior_spearman']:.2f} |"
         )
     return "\n".join(lines)
 

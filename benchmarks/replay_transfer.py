@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -93,6 +94,69 @@ def runs_to_top_in_order(pred: np.ndarray, y: np.ndarray, top: int) -> int:
     return next(i + 1 for i, j in enumerate(order) if int(j) in best)
 
 
+def perturbed(values: np.ndarray, prior_values: str) -> np.ndarray:
+    """The cheap values a prior is fitted on: as they are, permuted (seed 0) or negated
+    (reflected about their mean: still positive, so the log scale stays; order reversed)."""
+    if prior_values == "shuffled":
+        return np.random.default_rng(0).permutation(values)
+    if prior_values == "negated":
+        return 2 * values.mean() - values
+    return values
+
+
+def replay_with_prior(
+    label: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    domains: tuple[str, ...],
+    Xc: np.ndarray,
+    yc: np.ndarray,
+    *,
+    budget: int,
+    repeats: int,
+    seed: int,
+    workers: int,
+) -> tuple[LowFidelityPrior, dict[str, Any]]:
+    """The default-ensemble prior fitted on the cheap runs ``Xc``, ``yc`` and BO replayed with
+    it on the pool ``X``, ``y``: the fields every row of a transfer benchmark has. Besides the
+    replay: random's expectation, the fit time, the prior's Spearman with the pool's values, the
+    pool ranks of BO's 2 prior-chosen first runs and how far the better of them is above the
+    pool's best (the pool's span beside it)."""
+    top = math.ceil(0.01 * len(y))
+    mean, median = random_runs_to_top(len(y), top)
+    started = time.perf_counter()
+    prior = LowFidelityPrior("ensemble", random_state=seed).fit(Xc, yc, domains=domains)
+    fit_seconds = time.perf_counter() - started
+    z = prior.transform(X)
+    first = np.argsort(z, kind="stable")[:2]  # BO's initial design with a prior (minimizing)
+    rank = np.empty(len(y), dtype=int)
+    rank[np.argsort(y, kind="stable")] = np.arange(1, len(y) + 1)
+    fields = {
+        "top": top,
+        "random_mean": mean,
+        "random_median": median,
+        "prior_fit_seconds": fit_seconds,
+        "prior_spearman": float(spearmanr(z, y)[0]),
+        "first_picks": rank[first].tolist(),
+        "first_picks_gap": float(y[first].min() - y.min()),
+        "pool_span": float(y.max() - y.min()),
+        "bo_lowfi": replay_figures(
+            f"{label} bo_lowfi",
+            X,
+            y,
+            domains=domains,
+            optimizer="bo",
+            budget=budget,
+            repeats=repeats,
+            seed=seed,
+            batch=1,
+            optimizer_params={"low_fidelity": prior},
+            workers=workers,
+        ),
+    }
+    return prior, fields
+
+
 def run_case(
     table: RunTable,
     cheap: RunTable,
@@ -106,48 +170,37 @@ def run_case(
 ) -> dict[str, Any]:
     metric = f"metric/the_pile_{label}_val_loss"
     X, y = table.weights(), table.target(metric)
-    Xc, yc = cheap.weights(table.domains), cheap.target(metric)
-    if prior_values == "shuffled":
-        yc = np.random.default_rng(0).permutation(yc)
-    elif prior_values == "negated":
-        yc = 2 * yc.mean() - yc  # positive still (the log scale stays), order reversed
+    Xc = cheap.weights(table.domains)
+    yc = perturbed(cheap.target(metric), prior_values)
     budget, unit = POOLS[pool]
-    top = math.ceil(0.01 * len(y))
-    mean, median = random_runs_to_top(len(y), top)
+    prior, fields = replay_with_prior(
+        f"{pool} {label}",
+        X,
+        y,
+        table.domains,
+        Xc,
+        yc,
+        budget=budget,
+        repeats=repeats,
+        seed=seed,
+        workers=workers,
+    )
     row: dict[str, Any] = {
         "pool": pool,
         "target": label,
         "runs": len(y),
         "domains": len(table.domains),
         "budget": budget,
-        "top": top,
-        "random_mean": mean,
-        "random_median": median,
         "cheap_runs": len(yc),
         "cheap_cost": len(yc) * unit,
         "prior_values": prior_values,
+        **fields,
     }
-    started = time.perf_counter()
-    prior = LowFidelityPrior("ensemble", random_state=seed).fit(Xc, yc, domains=table.domains)
-    row["prior_fit_seconds"] = time.perf_counter() - started
     for name in ORDER_SURROGATES:
         model = prior.model_ if name == "ensemble" else make_surrogate(name, random_state=seed)
         if name != "ensemble":
             model.fit(Xc, yc)
-        row[f"order_{name}"] = runs_to_top_in_order(model.predict(X), y, top)
-    row["bo_lowfi"] = replay_figures(
-        f"{pool} {label} bo_lowfi",
-        X,
-        y,
-        domains=table.domains,
-        optimizer="bo",
-        budget=budget,
-        repeats=repeats,
-        seed=seed,
-        batch=1,
-        optimizer_params={"low_fidelity": prior},
-        workers=workers,
-    )
+        row[f"order_{name}"] = runs_to_top_in_order(model.predict(X), y, top=row["top"])
     row["bo_cold"] = cold[(pool, label)]["bo"]
     print(
         f"{pool} {label}: order ensemble {row['order_ensemble']}, regmix_lgbm "
@@ -220,6 +273,21 @@ def summary_md(rows: list[dict[str, Any]]) -> str:
                 f"  - {name}: median saving {statistics.median(vals):.1f}x "
                 f"(range {min(vals):.1f}-{max(vals):.1f}x), >= 10x on {ten} of {len(vals)}"
             )
+        rhos = [r["prior_spearman"] for r in part if "prior_spearman" in r]
+        if rhos:
+            out.append(
+                f"  - the prior's Spearman with the pool's values: median "
+                f"{statistics.median(rhos):.2f} (range {min(rhos):.2f}-{max(rhos):.2f})"
+            )
+        for r in part:
+            if "first_picks" in r and r["order_ensemble"] > 2:
+                out.append(
+                    f"  - {r['target']} (the prior's Spearman {r['prior_spearman']:.2f}): the "
+                    "prior's first 2 picks are the pool's "
+                    f"{' and '.join(str(k) for k in r['first_picks'])} best; the better is "
+                    f"{r['first_picks_gap']:.3f} above the best (the pool spans "
+                    f"{r['pool_span']:.3f})"
+                )
         better = sum(r["bo_lowfi"]["median"] < r["bo_cold"]["median"] for r in part)
         worse = sum(r["bo_lowfi"]["median"] > r["bo_cold"]["median"] for r in part)
         out.append(f"  - bo + prior against cold bo: fewer runs on {better}, more on {worse}")
