@@ -111,17 +111,25 @@ def choose_mixture_task(
     )
     x, y = table.weights(train), table.target("target")
     opt.observe([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
+    return _record_choice(opt, table, surrogate, exp_dir)
+
+
+def _record_choice(
+    opt: Optimizer, table: RunTable, surrogate: str, exp_dir: str, where: str = ""
+) -> dict:
+    """The optimizer's recommendation with the best run of ``table``, written to chosen.json
+    and logged (``where``: the scale, when it is not the sweep's)."""
     mixture, predicted, std = opt.recommend()
-    best_run = table.run_ids[int(np.argmin(y))]
+    y = table.target("target")
     chosen = {
         "mixture": mixture.rounded(6),
         "predicted": float(predicted),
         "predicted_std": None if std is None else float(std),
         "surrogate": surrogate,
-        "best_observed": {"run_id": best_run, "target": float(y.min())},
+        "best_observed": {"run_id": table.run_ids[int(np.argmin(y))], "target": float(y.min())},
     }
     write_json(Path(exp_dir) / "chosen.json", chosen)
-    get_run_logger().info("chosen %s, predicted target %.4f", chosen["mixture"], predicted)
+    get_run_logger().info("chosen %s, predicted target %.4f%s", chosen["mixture"], predicted, where)
     return chosen
 
 
@@ -201,37 +209,23 @@ def choose_at_bo_scale_task(
             "(see runs_bo_meta.parquet)"
         )
     rounds = config.search.bo_rounds
-    opt = _bo_optimizer(config, plan, table_path, bo_table_path, prior_surrogate, rounds + 1)
-    mixture, predicted, std = opt.recommend()
-    y = bo_table.target("target")
-    chosen = {
-        "mixture": mixture.rounded(6),
-        "predicted": float(predicted),
-        "predicted_std": None if std is None else float(std),
-        "surrogate": f"{opt.surrogate} with a low-fidelity prior ({prior_surrogate} on the sweep)",
-        "best_observed": {
-            "run_id": bo_table.run_ids[int(np.argmin(y))],
-            "target": float(y.min()),
-        },
-    }
-    write_json(Path(exp_dir) / "chosen.json", chosen)
-    get_run_logger().info(
-        "chosen %s, predicted target %.4f at the bo_proxy scale", chosen["mixture"], predicted
-    )
-    return chosen
+    opt = _bo_optimizer(config, plan, table_path, bo_table, prior_surrogate, rounds + 1)
+    label = f"{opt.surrogate} with a low-fidelity prior ({prior_surrogate} on the sweep)"
+    return _record_choice(opt, bo_table, label, exp_dir, " at the bo_proxy scale")
 
 
 def _bo_optimizer(
     config: ExperimentConfig,
     plan: dict,
     table_path: str | None,
-    bo_table_path: str | None,
+    bo_runs: str | RunTable | None,
     prior_surrogate: str | None,
     seed_index: int,
 ) -> Optimizer:
     """The BO optimizer with every result so far: without ``bo_proxy`` it observes the sweep's
     table (which holds the rounds' runs too); with it, the sweep is the low-fidelity prior and
-    the rounds' own table the observations."""
+    the rounds' own table (``bo_runs``: its path, the table itself, or None) the
+    observations."""
     train = plan["train_domains"]
     table = _table(table_path)
     params: dict = {}
@@ -241,7 +235,7 @@ def _bo_optimizer(
         params["low_fidelity"] = prior.fit(
             table.weights(train), table.target("target"), domains=train
         )
-        observed = None if bo_table_path is None else RunTable.read(bo_table_path)
+        observed = RunTable.read(bo_runs) if isinstance(bo_runs, str) else bo_runs
     opt = make_optimizer(
         "bo",
         domains=train,
