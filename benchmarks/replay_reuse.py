@@ -49,6 +49,7 @@ from benchmarks.replay_transfer import (  # noqa: E402
     replay_with_prior,
     runs_to_top_in_order,
 )
+from benchmarks.replay_transfer import saving as transfer_saving  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     header_md,
@@ -113,8 +114,8 @@ def run_case(
 
 
 def saving(row: dict[str, Any], runs: float) -> float:
-    """Random's expected runs over ``runs``; 0 when the top run was not reached in the budget."""
-    return 0.0 if runs > row["budget"] else row["random_mean"] / runs
+    """``replay_transfer.saving`` without a cost; 0 when the top run was not reached."""
+    return transfer_saving(row, runs, with_cost=False) or 0.0
 
 
 def table_md(rows: list[dict[str, Any]]) -> str:
