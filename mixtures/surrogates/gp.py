@@ -102,16 +102,20 @@ class GPSurrogate(Surrogate):
         prior = check_low_fidelity(self.low_fidelity, X.shape[1])
         return np.hstack([F, prior.transform(X)[:, None]])
 
+    def covar(self, d: int) -> Kernel | None:
+        """The covariance module over the ``d`` feature columns (None: BoTorch's default). With
+        ``low_fidelity`` the mixture kernel covers the first ``d - 1`` columns and a scaled linear
+        kernel the last. Prototypes override this to try other kernels (benchmarks/saas_cv.py)."""
+        if self.low_fidelity is None:
+            return covar_module(self.kernel, d)
+        return covar_module(self.kernel, d - 1, dims=tuple(range(d - 1))) + ScaleKernel(
+            LinearKernel(active_dims=(d - 1,))
+        )
+
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
         train_x = torch.as_tensor(F, dtype=torch.float64)  # (n, d)
         train_y = torch.as_tensor(z, dtype=torch.float64).unsqueeze(-1)  # (n, 1)
-        d = F.shape[1]
-        if self.low_fidelity is None:
-            covar = covar_module(self.kernel, d)
-        else:  # the mixture kernel on the first d - 1 columns, a linear one on the last
-            covar = covar_module(self.kernel, d - 1, dims=tuple(range(d - 1))) + ScaleKernel(
-                LinearKernel(active_dims=(d - 1,))
-            )
+        covar = self.covar(F.shape[1])
         with torch.random.fork_rng(), torch_threads(self.threads), warnings.catch_warnings():
             if self.low_fidelity is not None:
                 # the cheap prediction spans [0, 1] on the cheap runs only, by design
