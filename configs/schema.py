@@ -12,7 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from mixtures.errors import ConfigError
 from mixtures.names import SURROGATE_NAMES
 from mixtures.sampling import SamplerConfig
-from proxies.config import PresetName, TrainConfig
+from proxies.config import EvaluatorRef, PresetName, TrainConfig
+from proxies.evaluators import check_evaluator
 
 _NAME = re.compile(r"^[a-z0-9_]+$")
 #: The registry's names (mixtures/names.py), so config and registry cannot drift apart.
@@ -61,14 +62,29 @@ class CorpusConfig(_Strict):
 
 
 class TargetConfig(_Strict):
-    """What "good" means: the loss to minimise, over held-out validation tokens."""
+    """What "good" means: the loss to minimise over held-out validation tokens, or the value of
+    a custom evaluator (``proxies.evaluators``); lower is better either way."""
 
-    kind: Literal["domain", "weighted", "average"] = Field(
-        "domain", description="loss on one domain, a weighted average of domains, or the mean"
+    kind: Literal["domain", "weighted", "average", "custom"] = Field(
+        "domain",
+        description="loss on one domain, a weighted average of domains, the mean, or a custom "
+        "evaluator's value",
     )
-    domain: str | None = Field(None, description="kind=domain: the target domain")
+    domain: str | None = Field(
+        None,
+        description="kind=domain: the target domain; kind=custom: optional, the domain the "
+        "evaluator is given (held out with holdout)",
+    )
     weights: dict[str, float] = Field(
         default_factory=dict, description="kind=weighted: domain -> weight (normalized)"
+    )
+    evaluator: str | None = Field(
+        None,
+        description="kind=custom: 'package.module:function' called on each trained model, "
+        "returning one number, lower is better (proxies/evaluators.py)",
+    )
+    evaluator_params: dict[str, Any] = Field(
+        default_factory=dict, description="kind=custom: keyword arguments of the evaluator"
     )
     holdout: bool = Field(
         True,
@@ -86,14 +102,33 @@ class TargetConfig(_Strict):
             raise ValueError(f"weights must be >= 0, got {self.weights}")
         if self.kind == "average" and self.holdout:
             raise ValueError("kind 'average' targets every domain; set holdout: false")
+        if self.kind == "custom":
+            if not self.evaluator:
+                raise ValueError("kind 'custom' needs `evaluator` ('package.module:function')")
+            check_evaluator(self.evaluator, self.evaluator_params)
+        elif self.evaluator is not None or self.evaluator_params:
+            raise ValueError(
+                f"`evaluator` and `evaluator_params` are used with kind 'custom' only, "
+                f"not {self.kind!r}"
+            )
         return self
 
     def target_domains(self, all_domains: list[str]) -> list[str]:
-        if self.kind == "domain":
+        if self.kind in ("domain", "custom"):
             return [self.domain] if self.domain else []
         if self.kind == "weighted":
             return sorted(self.weights)
         return sorted(all_domains)
+
+    def evaluator_ref(self) -> EvaluatorRef | None:
+        """What a run spec records of the custom evaluator (None for the loss targets)."""
+        if self.kind != "custom" or self.evaluator is None:
+            return None
+        return EvaluatorRef(
+            function=self.evaluator,
+            params=self.evaluator_params,
+            domains=(self.domain,) if self.domain else (),
+        )
 
 
 class SweepConfig(_Strict):

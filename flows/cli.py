@@ -53,7 +53,7 @@ def _print_summary(summary: dict) -> None:
 def _print_comparison(rows: list[dict]) -> None:
     if not rows:
         return
-    print("\nTarget runs (target loss at target scale, lower is better):")
+    print("\nTarget runs (the target at target scale, lower is better):")
     print(f"  {'mixture':<10} {'mean':>8} {'std':>8} {'seeds':>5}")
     for r in rows:
         print(f"  {r['label']:<10} {r['mean']:8.4f} {r['std']:8.4f} {r['seeds']:5d}")

@@ -6,7 +6,7 @@ Kept apart from ``proxies.model`` and ``proxies.train`` so that loading and vali
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,3 +77,15 @@ class TrainConfig(BaseModel):
     @property
     def steps(self) -> int:
         return max(1, self.train_tokens // (self.batch_size * self.seq_len))
+
+
+class EvaluatorRef(BaseModel):
+    """A custom evaluator of a run (``proxies.evaluators``): the function's reference, its
+    keyword params and the domains it is given (empty: every evaluated domain). Part of the run's
+    content hash when set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    function: str = Field(description="'package.module:function'")
+    params: dict[str, Any] = Field(default_factory=dict, description="keyword arguments")
+    domains: tuple[str, ...] = Field((), description="domains passed as `domains`")

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 from mixtures.errors import DataError
 from mixtures.mixture import Mixture
-from proxies.config import TrainConfig
+from proxies.config import EvaluatorRef, TrainConfig
 from proxies.files import atomic_write_bytes
 from proxies.tokens import TokenCorpus
 
@@ -38,6 +38,7 @@ class RunSpec(BaseModel):
     eval_domains: tuple[str, ...]
     train: TrainConfig
     seed: int
+    evaluator: EvaluatorRef | None = None
 
     @field_validator("weights")
     @classmethod
@@ -55,6 +56,7 @@ class RunSpec(BaseModel):
         eval_domains: Sequence[str],
         train: TrainConfig,
         seed: int,
+        evaluator: EvaluatorRef | None = None,
     ) -> RunSpec:
         return cls(
             kind=kind,
@@ -64,11 +66,15 @@ class RunSpec(BaseModel):
             eval_domains=tuple(eval_domains),
             train=train,
             seed=seed,
+            evaluator=evaluator,
         )
 
     @property
     def run_id(self) -> str:
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        data = self.model_dump(mode="json")
+        if data["evaluator"] is None:  # ids of runs without one are those from before it existed
+            del data["evaluator"]
+        blob = json.dumps(data, sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -169,6 +175,7 @@ def execute_run(
             eval_domains=spec.eval_domains,
             cfg=spec.train,
             seed=spec.seed,
+            evaluator=spec.evaluator,
             log=log,
         )
     except Exception as err:  # recorded as failed so the sweep goes on; retried on rerun

@@ -72,26 +72,36 @@ def sample_sweep(
 
 
 def target_fn(
-    kind: str, *, domain: str | None, weights: Mapping[str, float], eval_domains: Sequence[str]
-) -> Callable[[Mapping[str, float]], float]:
-    """Map per-domain validation losses to the one number to minimise."""
+    kind: str,
+    *,
+    domain: str | None,
+    weights: Mapping[str, float],
+    eval_domains: Sequence[str],
+    evaluator: str | None = None,
+) -> Callable[[Mapping[str, Any]], float]:
+    """Map a run's result (``TrainResult.to_json()``) to the one number to minimise: a loss of
+    its per-domain validation losses, or (``custom``) its evaluator's value."""
+    if kind == "custom":
+        if evaluator is None:
+            raise ConfigError("target kind 'custom' needs an evaluator")
+        return lambda res: float(res["evals"][evaluator])
     if kind == "domain":
         if domain is None:
             raise ConfigError("target kind 'domain' needs a domain")
-        return lambda losses: float(losses[domain])
+        return lambda res: float(res["val_loss"][domain])
     if kind == "weighted":
         total = sum(weights.values())
         if total <= 0:
             raise ConfigError(f"target weights sum to {total}, expected > 0")
-        return lambda losses: sum(w * losses[d] for d, w in weights.items()) / total
-    return lambda losses: float(np.mean([losses[d] for d in eval_domains]))
+        return lambda res: sum(w * res["val_loss"][d] for d, w in weights.items()) / total
+    return lambda res: float(np.mean([res["val_loss"][d] for d in eval_domains]))
 
 
 def records_to_tables(
     records: Sequence[Mapping[str, Any]],
     *,
     train_domains: Sequence[str],
-    target: Callable[[Mapping[str, float]], float],
+    target: Callable[[Mapping[str, Any]], float],
     labels: Mapping[str, str] | None = None,
 ) -> tuple[RunTable | None, pl.DataFrame]:
     """(run table of ok runs with a ``target`` metric, metadata of every run)."""
@@ -103,7 +113,7 @@ def records_to_tables(
                 f"run {rec['run_id']} trained on {spec['domains']}, "
                 f"expected domains {list(train_domains)}"
             )
-        value = target(res["val_loss"]) if res["status"] == "ok" else None
+        value = target(res) if res["status"] == "ok" else None
         if value is not None and not math.isfinite(value):
             value = None
         meta_rows.append(

@@ -14,7 +14,8 @@ import torch.nn.functional as F
 
 from mixtures.errors import ConfigError
 from proxies.batches import MixtureBatcher, eval_windows
-from proxies.config import TrainConfig
+from proxies.config import EvaluatorRef, TrainConfig
+from proxies.evaluators import run_evaluator
 from proxies.model import build_model, count_parameters, resolve_shape
 from proxies.tokens import TokenCorpus
 
@@ -25,6 +26,8 @@ class TrainResult:
 
     status: Literal["ok", "diverged", "failed"]
     val_loss: dict[str, float] = field(default_factory=dict)
+    #: the custom evaluator's value (``target.kind: custom``), keyed by its reference
+    evals: dict[str, float] = field(default_factory=dict)
     final_train_loss: float | None = None
     steps: int = 0
     tokens: int = 0
@@ -119,13 +122,17 @@ def train_model(
     eval_domains: Sequence[str],
     cfg: TrainConfig,
     seed: int,
+    evaluator: EvaluatorRef | None = None,
     log: Callable[[str], None] | None = None,
     log_every: int = 50,
 ) -> TrainResult:
-    """Train a fresh model on ``weights`` over ``train_domains``; evaluate on ``eval_domains``.
+    """Train a fresh model on ``weights`` over ``train_domains``; evaluate on ``eval_domains``
+    and, with ``evaluator``, call it on the trained model (``proxies.evaluators``).
 
     A non-finite or exploding training loss ends the run as ``diverged`` (its result is still
-    written, so the sweep goes on). Other exceptions propagate: the caller records them as failed.
+    written, so the sweep goes on). An evaluator that fails or returns no finite number ends it
+    as ``failed``, with the validation losses kept and the error naming the evaluator. Other
+    exceptions propagate: the caller records them as failed.
     """
     device = resolve_device(cfg.device)
     init_seed, data_seed = np.random.SeedSequence(seed).generate_state(2)
@@ -181,5 +188,21 @@ def train_model(
         if bad:
             result.status = "diverged"
             result.error = f"non-finite validation loss {bad}"
+    if result.status == "ok" and evaluator is not None:
+        try:
+            model.eval()
+            value = run_evaluator(
+                evaluator.function,
+                evaluator.params,
+                model,
+                corpus,
+                domains=tuple(evaluator.domains or eval_domains),
+                cfg=cfg,
+                device=device,
+            )
+            result.evals[evaluator.function] = value
+        except Exception as err:  # the user's code: any error, recorded with the losses kept
+            result.status = "failed"
+            result.error = f"evaluator {evaluator.function!r}: {type(err).__name__}: {err}"
     result.wall_seconds = time.perf_counter() - start
     return result

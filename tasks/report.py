@@ -67,9 +67,15 @@ def report_task(
         {k: np.array(v) for k, v in oof["predicted"].items()},
         figs / "predicted_vs_measured.png",
     )
-    target_name = config.target.domain if config.target.kind == "domain" else config.target.kind
+    t = config.target
+    target_name = t.domain if t.kind == "domain" else t.kind
+    measure = "validation loss"
+    if t.kind == "custom":
+        target_name = f"{t.evaluator}" + (f" on {t.domain}" if t.domain else "")
+        measure = "custom evaluator"
     if comparison:
-        plots.comparison_bars(comparison, figs / "target_runs.png", metric=f"loss ({target_name})")
+        label = f"{'value' if t.kind == 'custom' else 'loss'} ({target_name})"
+        plots.comparison_bars(comparison, figs / "target_runs.png", metric=label)
     if config.search.method == "bo":
         # with bo_proxy the rounds are another scale, in their own table: their curve alone
         name = "runs_meta" if config.search.bo_proxy is None else "runs_bo_meta"
@@ -86,7 +92,7 @@ def report_task(
     scale = "proxy" if config.search.bo_proxy is None else "bo_proxy"
     lines = [
         f"# mixopt report: {config.name}",
-        f"Target: **{config.target.kind}** {target_name} (validation loss, lower is better). "
+        f"Target: **{t.kind}** {target_name} ({measure}, lower is better). "
         f"Training domains: {', '.join(plan['train_domains'])}.",
         "## Chosen mixture",
         f"Surrogate `{chosen['surrogate']}` predicts {chosen['predicted']:.4f}"

@@ -180,6 +180,7 @@ def propose_bo_task(
                 eval_domains=plan["eval_domains"],
                 train=config.search.bo_proxy or config.proxy,
                 seed=config.seed,
+                evaluator=config.target.evaluator_ref(),
             ),
         )
         for i, w in enumerate(weights)

@@ -101,6 +101,7 @@ def sample_sweep_task(config: ExperimentConfig, plan: dict) -> list[tuple[str, R
                 eval_domains=plan["eval_domains"],
                 train=config.proxy,
                 seed=config.seed,
+                evaluator=config.target.evaluator_ref(),
             ),
         )
         for label, m in labelled
@@ -114,7 +115,13 @@ def collect_runs_task(
     """Write <out_prefix>.parquet (run table) and <out_prefix>_meta.parquet; table artifact."""
     records = [r for r in RunStore(store_dir).records() if r["run_id"] in labels]
     t = config.target
-    fn = target_fn(t.kind, domain=t.domain, weights=t.weights, eval_domains=plan["eval_domains"])
+    fn = target_fn(
+        t.kind,
+        domain=t.domain,
+        weights=t.weights,
+        eval_domains=plan["eval_domains"],
+        evaluator=t.evaluator,
+    )
     table, meta = records_to_tables(
         records, train_domains=plan["train_domains"], target=fn, labels=labels
     )

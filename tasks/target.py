@@ -35,6 +35,7 @@ def plan_target_runs_task(
                 eval_domains=plan["eval_domains"],
                 train=config.target_run.train,
                 seed=seed,
+                evaluator=config.target.evaluator_ref(),
             )
             runs.append((name, spec))
     return runs
@@ -47,7 +48,13 @@ def compare_target_runs_task(
     """Target metric per mixture (mean, spread over seeds); Parquet + table artifact."""
     records = [r for r in RunStore(store_dir).records() if r["run_id"] in labels]
     t = config.target
-    fn = target_fn(t.kind, domain=t.domain, weights=t.weights, eval_domains=plan["eval_domains"])
+    fn = target_fn(
+        t.kind,
+        domain=t.domain,
+        weights=t.weights,
+        eval_domains=plan["eval_domains"],
+        evaluator=t.evaluator,
+    )
     _, meta = records_to_tables(
         records, train_domains=plan["train_domains"], target=fn, labels=labels
     )
@@ -57,6 +64,6 @@ def compare_target_runs_task(
     create_table_artifact(
         key=f"{config.name.replace('_', '-')}-target-comparison",
         table=summary.with_columns(pl.col(pl.Float64).round(4)).to_dicts(),
-        description="target loss at target scale: chosen mixture vs baselines (lower is better)",
+        description="target at target scale: chosen mixture vs baselines (lower is better)",
     )
     return summary.to_dicts()

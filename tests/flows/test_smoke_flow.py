@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from scipy.stats import spearmanr
 
 from configs.schema import load_config
 from mixtures.errors import DataError
@@ -151,3 +152,43 @@ def test_bo_proxy_rounds_train_the_larger_proxy_with_the_sweep_as_prior(
     plain = config.model_copy(update={"search": search})
     with pytest.raises(DataError, match=r"bo_round_00.json holds proposals for rounds trained"):
         optimize_mixture(plain, str(exp))
+
+
+@pytest.mark.slow
+def test_custom_evaluator_target_through_sweep_bo_and_target_runs(harness, tmp_path, tiny_domains):
+    from flows.optimize import optimize_mixture
+    from proxies.runs import RunStore
+
+    evaluator = "proxies.evaluators:next_token_error"
+    config = _config(
+        tmp_path,
+        tiny_domains,
+        "target.kind=custom",
+        f"target.evaluator={evaluator}",
+        "target.domain=beta",  # trained on: held out, no run would ever predict its tokens
+        "target.holdout=false",
+        "search.method=bo",
+        "search.bo_rounds=1",
+        "search.bo_batch=1",
+        "target_run.seeds=[0]",
+    )
+    exp = tmp_path / "exp"
+    summary = optimize_mixture(config, str(exp))
+    records = {r["run_id"]: r for r in RunStore(exp / "proxy_runs").records()}
+    table = RunTable.read(exp / "runs.parquet")
+    assert table.domains == ("alpha", "beta", "delta", "gamma")
+    assert len(table) == config.sweep.n_runs + 2 + 1  # sweep, baselines, one BO round
+    for run_id, value in zip(table.run_ids, table.target("target"), strict=True):
+        spec = records[run_id]["spec"]
+        assert spec["evaluator"] == {"function": evaluator, "params": {}, "domains": ["beta"]}
+        assert value == records[run_id]["result"]["evals"][evaluator]
+        assert 0 < value <= 1  # an error rate (1: the run never predicts a beta token)
+        assert value != pytest.approx(records[run_id]["result"]["val_loss"]["beta"])
+    # a real outcome: the more of beta a proxy trains on, the fewer of beta's tokens it misses
+    rho = spearmanr(table.weights()[:, table.domains.index("beta")], table.target("target"))[0]
+    assert rho < -0.5, (rho, table.weights()[:, 1].round(2), table.target("target").round(3))
+    comparison = pl.read_parquet(exp / "comparison.parquet")
+    assert set(comparison["label"]) == {"chosen", "uniform", "natural"}
+    assert comparison["mean"].is_between(0, 1).all()
+    assert f"**custom** {evaluator} on beta (custom evaluator" in (exp / "report.md").read_text()
+    assert summary["chosen"]["mixture"]

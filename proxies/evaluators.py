@@ -1,0 +1,121 @@
+"""Custom evaluators: a target other than validation loss (``target.kind: custom``).
+
+An evaluator is any importable function, named ``"package.module:function"``, called once per
+finished run after the per-domain validation losses, in the training process, with the trained
+model still in memory:
+
+    fn(model, corpus, *, domains, cfg, device, **params) -> float
+
+- ``model``: the trained ``transformers`` causal LM (``model(input_ids).logits``), in eval mode;
+- ``corpus``: the ``TokenCorpus`` (``corpus.array(domain, "val")``, ``corpus.vocab_size``);
+- ``domains``: the target's domains (``target.domain``) or, without one, every evaluated domain;
+- ``cfg``: the run's ``TrainConfig`` (``seq_len``, ``eval_tokens``, ``eval_layout``, ...);
+- ``device``: the ``torch.device`` the model is on;
+- ``params``: ``target.evaluator_params`` from the config (JSON values).
+
+It returns one finite number, **lower is better** (return ``1 - accuracy`` or a negated score
+for a metric that grows). The evaluator and its params are part of the run's identity: changing
+either makes new runs, and runs made with another evaluator are never mixed in.
+
+``next_token_error`` is a built-in one: top-1 next-token error rate on the validation windows
+the loss is computed on.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from mixtures.errors import ConfigError, RunError
+
+Evaluator = Callable[..., float]
+
+
+def load_evaluator(ref: str) -> Evaluator:
+    """The function ``ref`` names (``"package.module:function"``); ConfigError if it cannot be
+    imported, is not callable, or does not take the evaluator's arguments."""
+    module_name, sep, attr = ref.partition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"evaluator {ref!r}: expected 'package.module:function'")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as err:  # an import error of the user's module, whatever its kind
+        raise ConfigError(
+            f"evaluator {ref!r}: cannot import {module_name!r}: {type(err).__name__}: {err}"
+        ) from err
+    fn = module
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            raise ConfigError(f"evaluator {ref!r}: module {module_name!r} has no {attr!r}")
+    if not callable(fn):
+        raise ConfigError(f"evaluator {ref!r} is not callable")
+    try:
+        inspect.signature(fn).bind(None, None, domains=(), cfg=None, device=None)
+    except TypeError as err:
+        raise ConfigError(
+            f"evaluator {ref!r} must accept (model, corpus, *, domains, cfg, device, "
+            f"**params): {err}"
+        ) from err
+    except ValueError:  # no signature to inspect (a builtin): trust it
+        pass
+    return fn
+
+
+def check_evaluator(ref: str, params: Mapping[str, Any]) -> None:
+    """Fail before any training if ``ref`` cannot be called with ``params``."""
+    fn = load_evaluator(ref)
+    try:
+        inspect.signature(fn).bind(None, None, domains=(), cfg=None, device=None, **params)
+    except TypeError as err:
+        raise ConfigError(
+            f"evaluator {ref!r} does not take evaluator_params {sorted(params)}: {err}"
+        ) from err
+    except ValueError:
+        pass
+
+
+def run_evaluator(
+    ref: str, params: Mapping[str, Any], model: Any, corpus: Any, **context: Any
+) -> float:
+    """Call the evaluator and check what it returns: one finite number (RunError otherwise)."""
+    value = load_evaluator(ref)(model, corpus, **context, **params)
+    try:
+        number = float(value)
+    except (TypeError, ValueError) as err:
+        raise RunError(f"evaluator {ref!r} returned {value!r}, expected a number") from err
+    if not math.isfinite(number):
+        raise RunError(f"evaluator {ref!r} returned {number}, expected a finite number")
+    return number
+
+
+def next_token_error(
+    model: Any, corpus: Any, *, domains: Sequence[str], cfg: Any, device: Any
+) -> float:
+    """1 - top-1 next-token accuracy, over ``domains``' validation windows (those the loss uses),
+    every token position counted once."""
+    import torch
+
+    from proxies.batches import eval_windows
+
+    wrong, total = 0, 0
+    with torch.no_grad():
+        for domain in domains:
+            windows = eval_windows(
+                corpus.array(domain, "val"),
+                seq_len=cfg.seq_len,
+                max_tokens=cfg.eval_tokens,
+                layout=cfg.eval_layout,
+            )
+            for start in range(0, len(windows), cfg.eval_batch_size):
+                batch = windows[start : start + cfg.eval_batch_size].to(device)
+                logits = model(input_ids=batch[:, :-1], use_cache=False).logits
+                hit = logits.argmax(dim=-1) == batch[:, 1:]
+                wrong += int((~hit).sum())
+                total += hit.numel()
+    if total == 0:
+        raise RunError(f"next_token_error: no validation tokens in {list(domains)}")
+    return wrong / total
