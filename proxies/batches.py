@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
 
 from mixtures.errors import DataError
+from proxies.config import TrainConfig
 
 
 class MixtureBatcher:
@@ -78,3 +79,13 @@ def eval_windows(
         raise DataError(f"unknown eval window layout {layout!r}; expected 'spread' or 'head'")
     idx = starts[:, None] + np.arange(seq_len + 1)
     return torch.from_numpy(np.asarray(arr[idx], dtype=np.int64))
+
+
+def eval_batches(arr: np.ndarray, cfg: TrainConfig) -> Iterator[torch.Tensor]:
+    """The run's evaluation windows of a validation array (``eval_windows`` with ``cfg``'s
+    ``seq_len``, ``eval_tokens`` and ``eval_layout``), ``cfg.eval_batch_size`` at a time."""
+    windows = eval_windows(
+        arr, seq_len=cfg.seq_len, max_tokens=cfg.eval_tokens, layout=cfg.eval_layout
+    )
+    for start in range(0, len(windows), cfg.eval_batch_size):
+        yield windows[start : start + cfg.eval_batch_size]

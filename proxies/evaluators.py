@@ -99,19 +99,13 @@ def next_token_error(
     every token position counted once."""
     import torch
 
-    from proxies.batches import eval_windows
+    from proxies.batches import eval_batches
 
     wrong, total = 0, 0
     with torch.no_grad():
         for domain in domains:
-            windows = eval_windows(
-                corpus.array(domain, "val"),
-                seq_len=cfg.seq_len,
-                max_tokens=cfg.eval_tokens,
-                layout=cfg.eval_layout,
-            )
-            for start in range(0, len(windows), cfg.eval_batch_size):
-                batch = windows[start : start + cfg.eval_batch_size].to(device)
+            for batch in eval_batches(corpus.array(domain, "val"), cfg):
+                batch = batch.to(device)
                 logits = model(input_ids=batch[:, :-1], use_cache=False).logits
                 hit = logits.argmax(dim=-1) == batch[:, 1:]
                 wrong += int((~hit).sum())

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from mixtures.errors import ConfigError
-from proxies.batches import MixtureBatcher, eval_windows
+from proxies.batches import MixtureBatcher, eval_batches
 from proxies.config import EvaluatorRef, TrainConfig
 from proxies.evaluators import run_evaluator
 from proxies.model import build_model, count_parameters, resolve_shape
@@ -97,15 +97,9 @@ def evaluate(
     model.eval()
     out: dict[str, float] = {}
     for domain in domains:
-        windows = eval_windows(
-            corpus.array(domain, "val"),
-            seq_len=cfg.seq_len,
-            max_tokens=cfg.eval_tokens,
-            layout=cfg.eval_layout,
-        )
         total, count = 0.0, 0
-        for start in range(0, len(windows), cfg.eval_batch_size):
-            batch = windows[start : start + cfg.eval_batch_size].to(device)
+        for batch in eval_batches(corpus.array(domain, "val"), cfg):
+            batch = batch.to(device)
             loss = _loss(model, batch, device.type == "cuda")
             total += float(loss) * batch.size(0)
             count += batch.size(0)

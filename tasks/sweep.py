@@ -20,10 +20,9 @@ from proxies.sweep import (
     records_to_tables,
     sample_sweep,
     split_domains,
-    target_fn,
 )
 from proxies.tokens import TokenCorpus
-from tasks.common import write_json
+from tasks.common import target_value_fn, write_json
 
 #: SeedSequence spawn keys: one stream per use of the experiment seed, so that changing one
 #: part (e.g. the number of sweep runs) never shifts another part's random numbers.
@@ -114,14 +113,7 @@ def collect_runs_task(
 ) -> dict:
     """Write <out_prefix>.parquet (run table) and <out_prefix>_meta.parquet; table artifact."""
     records = [r for r in RunStore(store_dir).records() if r["run_id"] in labels]
-    t = config.target
-    fn = target_fn(
-        t.kind,
-        domain=t.domain,
-        weights=t.weights,
-        eval_domains=plan["eval_domains"],
-        evaluator=t.evaluator,
-    )
+    fn = target_value_fn(config, plan)
     table, meta = records_to_tables(
         records, train_domains=plan["train_domains"], target=fn, labels=labels
     )

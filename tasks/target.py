@@ -12,8 +12,9 @@ from prefect.cache_policies import NO_CACHE
 from configs.schema import ExperimentConfig
 from mixtures.mixture import Mixture
 from proxies.runs import RunSpec, RunStore
-from proxies.sweep import compare_target_runs, records_to_tables, target_fn
+from proxies.sweep import compare_target_runs, records_to_tables
 from proxies.tokens import TokenCorpus
+from tasks.common import target_value_fn
 
 
 @task(name="plan-target-runs", cache_policy=NO_CACHE)
@@ -47,14 +48,7 @@ def compare_target_runs_task(
 ) -> list[dict]:
     """Target metric per mixture (mean, spread over seeds); Parquet + table artifact."""
     records = [r for r in RunStore(store_dir).records() if r["run_id"] in labels]
-    t = config.target
-    fn = target_fn(
-        t.kind,
-        domain=t.domain,
-        weights=t.weights,
-        eval_domains=plan["eval_domains"],
-        evaluator=t.evaluator,
-    )
+    fn = target_value_fn(config, plan)
     _, meta = records_to_tables(
         records, train_domains=plan["train_domains"], target=fn, labels=labels
     )
