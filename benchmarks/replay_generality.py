@@ -153,6 +153,21 @@ def run_case(
     table: RunTable, pool: str, label: str, repeats: int, seed: int, workers: int
 ) -> dict[str, Any]:
     expr, n_metrics = target(table, pool, label)
+    return replay_case(table, pool, label, expr, n_metrics, repeats, seed, workers)
+
+
+def replay_case(
+    table: RunTable,
+    pool: str,
+    label: str,
+    expr: str,
+    n_metrics: int,
+    repeats: int,
+    seed: int,
+    workers: int,
+) -> dict[str, Any]:
+    """One report row: random's exact expectation, then each of METHODS replayed on ``expr``
+    (budget 64, or half the pool on pools of 64 runs or fewer)."""
     X, y = table.weights(), table.target(expr)
     budget = 64 if len(y) > 64 else len(y) // 2
     top = math.ceil(0.01 * len(y))

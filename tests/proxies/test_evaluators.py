@@ -39,7 +39,10 @@ def user_module(monkeypatch):
     def no_kwargs(model):
         return 0.0
 
-    for fn in (constant, broken, not_a_number, no_kwargs):
+    def needs_a_param(model, corpus, *, domains, cfg, device, threshold):
+        return threshold
+
+    for fn in (constant, broken, not_a_number, no_kwargs, needs_a_param):
         setattr(mod, fn.__name__, fn)
     monkeypatch.setitem(sys.modules, "my_evals", mod)
     return mod
@@ -67,9 +70,12 @@ def test_load_and_check_name_the_problem(user_module):
     with pytest.raises(ConfigError, match="has no 'nope'"):
         load_evaluator("my_evals:nope")
     with pytest.raises(ConfigError, match="must accept"):
-        load_evaluator("my_evals:no_kwargs")
+        check_evaluator("my_evals:no_kwargs", {})
     check_evaluator("my_evals:constant", {"value": 0.5})
-    with pytest.raises(ConfigError, match=r"does not take evaluator_params \['colour'\]"):
+    check_evaluator("my_evals:needs_a_param", {"threshold": 0.5})
+    with pytest.raises(ConfigError, match=r"evaluator_params \[\]: missing a required"):
+        check_evaluator("my_evals:needs_a_param", {})
+    with pytest.raises(ConfigError, match=r"evaluator_params \['colour'\]"):
         check_evaluator("my_evals:constant", {"colour": "red"})
 
 
@@ -85,7 +91,7 @@ def test_target_config_checks_the_evaluator_before_any_run(user_module):
         ({"kind": "domain", "domain": "d", "evaluator": ERROR}, "kind 'custom' only"),
         (
             {"kind": "custom", "evaluator": "my_evals:constant", "evaluator_params": {"x": 1}},
-            "does not take evaluator_params",
+            "evaluator_params \\['x'\\]",
         ),
     ]:
         with pytest.raises(ValueError, match=message):
