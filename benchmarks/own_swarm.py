@@ -23,7 +23,7 @@ Fixed before the pool was trained (2026-11-30, session 9), not to be pruned afte
   ``ensemble`` (the default), ``regmix_lgbm`` (RegMix's settings), ``lightgbm``, ``ridge`` and
   ``gp_hybrid``.
 
-    .venv/bin/python benchmarks/own_swarm.py          # replay + fit, about 40 minutes, 2 cores
+    .venv/bin/python benchmarks/own_swarm.py          # replay + fit, about 10 minutes, 2 cores
 
 Writes benchmarks/results/own_swarm.json and .md.
 """
@@ -82,18 +82,21 @@ def fit_quality(table: RunTable, expr: str) -> dict[str, dict[str, list[float]]]
 
 
 def fit_md(rows: list[dict[str, Any]]) -> str:
+    def cell(values: list[float]) -> str:  # NaN: constant predictions (no split, no ranking)
+        return "n/a" if np.isnan(values).any() else f"{np.mean(values):.1f}"
+
     head = "| target | train runs | " + " | ".join(FIT_SURROGATES) + " |"
     lines = [head, "|---" * (2 + len(FIT_SURROGATES)) + "|"]
     for r in rows:
         for n, res in r["fit"].items():
-            cells = [f"{np.mean(res[name]):.1f}" for name in FIT_SURROGATES]
+            cells = [cell(res[name]) for name in FIT_SURROGATES]
             lines.append(f"| {r['target']} | {n} | " + " | ".join(cells) + " |")
     means = []
     for n in map(str, FIT_SIZES):
-        per = {name: np.mean([np.mean(r["fit"][n][name]) for r in rows]) for name in FIT_SURROGATES}
+        per = {name: cell([v for r in rows for v in r["fit"][n][name]]) for name in FIT_SURROGATES}
         means.append(
             f"| **mean of {len(rows)}** | {n} | "
-            + " | ".join(f"**{per[name]:.1f}**" for name in FIT_SURROGATES)
+            + " | ".join(f"**{per[name]}**" for name in FIT_SURROGATES)
             + " |"
         )
     return "\n".join(lines + means)
@@ -145,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         + "\n\n"
         + summary_md(rows)
         + f"\n\nFit: Spearman x100 on the runs not trained on, mean over {FIT_SUBSETS} random "
-        "train subsets:\n\n" + fit_md(rows) + "\n"
+        "train subsets (n/a: constant predictions, e.g. RegMix's LightGBM settings make no split "
+        "below 40 runs):\n\n" + fit_md(rows) + "\n"
     )
     write_md(args.out, md)
     return 0
