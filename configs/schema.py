@@ -105,6 +105,11 @@ class TargetConfig(_Strict):
         if self.kind == "custom":
             if not self.evaluator:
                 raise ValueError("kind 'custom' needs `evaluator` ('package.module:function')")
+            if self.holdout and not self.domain:
+                raise ValueError(
+                    "kind 'custom' without `domain` holds nothing out; name the domain the "
+                    "evaluator is given, or set holdout: false"
+                )
             check_evaluator(self.evaluator, self.evaluator_params)
         elif self.evaluator is not None or self.evaluator_params:
             raise ValueError(

@@ -13,9 +13,17 @@ model still in memory:
 - ``device``: the ``torch.device`` the model is on;
 - ``params``: ``target.evaluator_params`` from the config (JSON values).
 
-It returns one finite number, **lower is better** (return ``1 - accuracy`` or a negated score
-for a metric that grows). The evaluator and its params are part of the run's identity: changing
-either makes new runs, and runs made with another evaluator are never mixed in.
+It returns one finite number, **lower is better**; for a score that grows return
+``1 - accuracy`` or another positive value (the ``loglinear`` surrogate needs positive targets,
+and the others fit log targets when every value is positive). The evaluator's reference and its
+params are part of the run's identity: changing either makes new runs, and runs made with
+another evaluator are never mixed in. Its code is not: after changing what a function computes,
+change its name or add a param (e.g. ``version: 2``), or finished runs keep their old values.
+
+"Importable" means from where the runs execute: an installed package, or a module on
+``PYTHONPATH`` (``PYTHONPATH=. mixopt optimize ...`` for ``./my_evals.py``; the ``mixopt``
+command does not put the working directory on the path). On Dask or Ray workers it must be
+importable there too.
 
 ``next_token_error`` is a built-in one: top-1 next-token error rate on the validation windows
 the loss is computed on.
@@ -43,8 +51,11 @@ def load_evaluator(ref: str) -> Evaluator:
     try:
         module = importlib.import_module(module_name)
     except Exception as err:  # an import error of the user's module, whatever its kind
+        hint = ""
+        if isinstance(err, ModuleNotFoundError) and err.name == module_name.split(".")[0]:
+            hint = " (a module of your own must be on PYTHONPATH, e.g. PYTHONPATH=.)"
         raise ConfigError(
-            f"evaluator {ref!r}: cannot import {module_name!r}: {type(err).__name__}: {err}"
+            f"evaluator {ref!r}: cannot import {module_name!r}: {type(err).__name__}: {err}{hint}"
         ) from err
     fn = module
     for part in attr.split("."):
@@ -76,14 +87,15 @@ def check_evaluator(ref: str, params: Mapping[str, Any]) -> None:
 def run_evaluator(
     ref: str, params: Mapping[str, Any], model: Any, corpus: Any, **context: Any
 ) -> float:
-    """Call the evaluator and check what it returns: one finite number (RunError otherwise)."""
+    """Call the evaluator and check what it returns: one finite number (RunError otherwise; the
+    caller names the evaluator)."""
     value = load_evaluator(ref)(model, corpus, **context, **params)
     try:
         number = float(value)
     except (TypeError, ValueError) as err:
-        raise RunError(f"evaluator {ref!r} returned {value!r}, expected a number") from err
+        raise RunError(f"returned {value!r}, expected a number") from err
     if not math.isfinite(number):
-        raise RunError(f"evaluator {ref!r} returned {number}, expected a finite number")
+        raise RunError(f"returned {number}, expected a finite number")
     return number
 
 
