@@ -1,4 +1,4 @@
-"""A fresh pool no mixopt choice has seen: 256 proxies of the demo corpus, replayed and fitted.
+"""A fresh pool no mixopt choice has seen: 258 proxies of the demo corpus, replayed and fitted.
 
 Every setting of mixopt's surrogates and optimizers was chosen on RegMix's and Olmix's released
 runs, and by now every target of those pools has been looked at (benchmarks/replay_generality.py
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
             settings={"repeats": args.repeats, "seed": args.seed},
         )
     md = (
-        header_md("A fresh pool: 256 proxies of the demo corpus", meta)
+        header_md("A fresh pool: 258 proxies of the demo corpus", meta)
         + f"Pool: {rows[0]['runs']} runs over {rows[0]['domains']} training domains "
         "(data/mixopt_demo_swarm, made by `mixopt sweep`); target: one validation loss each. "
         f"Replay: {meta['repeats']} repeats per method; saving = random's expected runs to the "

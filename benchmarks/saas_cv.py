@@ -15,7 +15,9 @@ correlation on the runs not trained on of
 All on a log target, standardized, as ``GPSurrogate`` does. The cases are every target that
 benchmarks/replay_generality.py replays (RegMix's 768-run pool: all 13 losses; Olmix's swarms:
 the mean of the 110 metrics and the three task families). Exploratory: nothing in mixopt uses it.
-Fixed before it was run (2026-11-30): these cases, 6 subsets, train sizes 16, 32 and 64.
+A scratch run on 7 of these targets (N = 16-64, 6 subsets) preceded it; this list, 6 subsets and
+train sizes 16, 32 and 64 were set when the run started (2026-11-30 20:29) and committed while it
+ran.
 
     .venv/bin/python benchmarks/saas_cv.py --olmix /tmp/olmix   # about 40 minutes, 1 core
 
