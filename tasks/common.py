@@ -7,12 +7,10 @@ import hashlib
 import json
 import os
 import subprocess
-from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from configs.schema import CorpusConfig, ExperimentConfig
-from proxies.sweep import target_fn
 
 
 def experiment_dir(config: ExperimentConfig, override: str | None) -> Path:
@@ -46,15 +44,3 @@ def write_json(path: Path, data: Any) -> Path:
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
     os.replace(tmp, path)
     return path
-
-
-def target_value_fn(config: ExperimentConfig, plan: dict) -> Callable[[Mapping[str, Any]], float]:
-    """The config's target as a function of a run's result (``proxies.sweep.target_fn``)."""
-    t = config.target
-    return target_fn(
-        t.kind,
-        domain=t.domain,
-        weights=t.weights,
-        eval_domains=plan["eval_domains"],
-        evaluator=t.evaluator,
-    )

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -20,9 +22,10 @@ from proxies.sweep import (
     records_to_tables,
     sample_sweep,
     split_domains,
+    target_fn,
 )
 from proxies.tokens import TokenCorpus
-from tasks.common import target_value_fn, write_json
+from tasks.common import write_json
 
 #: SeedSequence spawn keys: one stream per use of the experiment seed, so that changing one
 #: part (e.g. the number of sweep runs) never shifts another part's random numbers.
@@ -31,6 +34,18 @@ SWEEP_STREAM, SEARCH_STREAM = 1, 2
 
 def seed_stream(seed: int, stream: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
+
+
+def target_value_fn(config: ExperimentConfig, plan: dict) -> Callable[[Mapping[str, Any]], float]:
+    """The config's target as a function of a run's result (``proxies.sweep.target_fn``)."""
+    t = config.target
+    return target_fn(
+        t.kind,
+        domain=t.domain,
+        weights=t.weights,
+        eval_domains=plan["eval_domains"],
+        evaluator=t.evaluator,
+    )
 
 
 @task(name="plan-experiment", cache_policy=NO_CACHE)

@@ -14,7 +14,7 @@ from mixtures.mixture import Mixture
 from proxies.runs import RunSpec, RunStore
 from proxies.sweep import compare_target_runs, records_to_tables
 from proxies.tokens import TokenCorpus
-from tasks.common import target_value_fn
+from tasks.sweep import target_value_fn
 
 
 @task(name="plan-target-runs", cache_policy=NO_CACHE)
