@@ -73,14 +73,18 @@ def losses(
     return out
 
 
-def run(args: argparse.Namespace, argv: list[str] | None) -> tuple[dict, dict]:
-    cfg = load_config(ROOT / "configs" / "demo.yaml")
-    tokens = args.tokens or (
-        ROOT / cfg.corpus.cache_dir / f"{cfg.corpus.source}-{corpus_key(cfg.corpus)}" / "tokens"
-    )
+def demo_corpus(cfg: Any, tokens: Path | None = None) -> TokenCorpus:
+    """The demo config's token corpus from its cache folder (or ``tokens``)."""
+    c = cfg.corpus
+    tokens = tokens or ROOT / c.cache_dir / f"{c.source}-{corpus_key(c)}" / "tokens"
     if not Path(tokens).is_dir():
         raise SystemExit(f"no demo corpus at {tokens}; run mixopt prepare-corpus first")
-    corpus = TokenCorpus.load(tokens)
+    return TokenCorpus.load(tokens)
+
+
+def run(args: argparse.Namespace, argv: list[str] | None) -> tuple[dict, dict]:
+    cfg = load_config(ROOT / "configs" / "demo.yaml")
+    corpus = demo_corpus(cfg, args.tokens)
     table = RunTable.read(args.pool)
     store = RunStore(args.store)
     started = time.perf_counter()

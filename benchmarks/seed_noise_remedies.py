@@ -26,7 +26,7 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.seed_noise import POOL, losses  # noqa: E402
+from benchmarks.seed_noise import POOL, demo_corpus, losses  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     load_results,
@@ -37,8 +37,6 @@ from benchmarks.surrogate_fit import (  # noqa: E402
 from configs.schema import load_config  # noqa: E402
 from mixtures.runtable import RunTable  # noqa: E402
 from proxies.runs import RunStore  # noqa: E402
-from proxies.tokens import TokenCorpus  # noqa: E402
-from tasks.common import corpus_key  # noqa: E402
 
 COLUMNS = ("one proxy, 250k", "mean of 2 proxies, 250k each", "one proxy, 500k")
 
@@ -54,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         meta, rows = load_results(args.out)
     else:
         cfg = load_config(ROOT / "configs" / "demo.yaml")
-        c = cfg.corpus
-        corpus = TokenCorpus.load(ROOT / c.cache_dir / f"{c.source}-{corpus_key(c)}" / "tokens")
+        corpus = demo_corpus(cfg)
         table = RunTable.read(POOL)
         store = RunStore(args.store)
         rows_ = range(args.n)
