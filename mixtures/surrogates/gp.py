@@ -30,6 +30,7 @@ from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.kernels import Kernel, LinearKernel, MaternKernel, ScaleKernel
+from gpytorch.likelihoods import Likelihood
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from mixtures.errors import ConfigError
@@ -37,7 +38,7 @@ from mixtures.surrogates.base import Features, Surrogate, featurize
 from mixtures.surrogates.transfer import LowFidelityPrior, check_low_fidelity
 
 #: Kernels ``GPSurrogate`` accepts.
-KERNELS = ("rbf", "matern", "linear+rbf", "hybrid")
+KERNELS = ("rbf", "matern", "linear+rbf", "hybrid", "hybrid_linear")
 
 
 @contextmanager
@@ -82,9 +83,9 @@ class GPSurrogate(Surrogate):
         random_state: int | None = None,
     ) -> None:
         covar_module(kernel, 2)  # an unknown kernel fails here, not at fit
-        if kernel == "hybrid" and features != "x+sqrt":
+        if kernel in ("hybrid", "hybrid_linear") and features != "x+sqrt":
             raise ConfigError(
-                f"the hybrid GP kernel needs features 'x+sqrt' (w and sqrt(w)), got {features!r}"
+                f"the {kernel} GP kernel needs features 'x+sqrt' (w and sqrt(w)), got {features!r}"
             )
         self.kernel = kernel
         self.max_iter = max_iter
@@ -112,6 +113,11 @@ class GPSurrogate(Surrogate):
             LinearKernel(active_dims=(d - 1,))
         )
 
+    def likelihood(self) -> Likelihood | None:
+        """The GP's likelihood (None: BoTorch's default, Gaussian noise with a log-normal prior
+        around a small noise). Prototypes override this to try other noise priors."""
+        return None
+
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
         train_x = torch.as_tensor(F, dtype=torch.float64)  # (n, d)
         train_y = torch.as_tensor(z, dtype=torch.float64).unsqueeze(-1)  # (n, 1)
@@ -122,7 +128,11 @@ class GPSurrogate(Surrogate):
                 warnings.simplefilter("ignore", InputDataWarning)
             torch.manual_seed(0 if self.random_state is None else int(self.random_state))
             model = SingleTaskGP(
-                train_x, train_y, covar_module=covar, outcome_transform=Standardize(m=1)
+                train_x,
+                train_y,
+                likelihood=self.likelihood(),
+                covar_module=covar,
+                outcome_transform=Standardize(m=1),
             )
             mll = ExactMarginalLogLikelihood(model.likelihood, model)
             fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.max_iter}})
@@ -156,10 +166,14 @@ def covar_module(kernel: str, d: int, dims: tuple[int, ...] | None = None) -> Ke
         return ScaleKernel(LinearKernel(active_dims=dims)) + ScaleKernel(
             get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=dims)
         )
-    if kernel == "hybrid":
+    if kernel in ("hybrid", "hybrid_linear"):
         k = d // 2  # features 'x+sqrt' (GPSurrogate insists): w in the first k, sqrt(w) after
         cols = tuple(range(d)) if dims is None else dims
         raw, root = cols[:k], cols[k:]
+        if kernel == "hybrid_linear":  # hybrid without its RBF: Bayesian linear in w, sqrt(w)
+            return ScaleKernel(LinearKernel(active_dims=raw)) + ScaleKernel(
+                LinearKernel(active_dims=root)
+            )
         return (
             ScaleKernel(LinearKernel(active_dims=raw))
             + ScaleKernel(LinearKernel(active_dims=root))

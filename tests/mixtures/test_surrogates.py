@@ -49,6 +49,25 @@ def test_hybrid_kernel_needs_both_feature_maps(features) -> None:
         make_surrogate("gp_hybrid", features=features)
 
 
+def test_hybrid_linear_kernel_is_a_bayesian_linear_model_in_w_and_sqrt_w(data) -> None:
+    """Without the RBF part the GP's mean is linear in (w, sqrt(w)): it recovers such a target
+    exactly enough to rank it, its kernel has just the two linear parts, and it needs both maps."""
+    from mixtures.surrogates.gp import GPSurrogate
+
+    X, _, Xt, _ = data
+    coef = np.linspace(-1.0, 1.0, D)
+
+    def truth(A: np.ndarray) -> np.ndarray:
+        return 3.0 + A @ coef + np.sqrt(A) @ coef[::-1]
+
+    model = GPSurrogate(kernel="hybrid_linear", features="x+sqrt", random_state=0)
+    model.fit(X, truth(X))
+    assert len(model.model_.covar_module.kernels) == 2
+    assert spearmanr(model.predict(Xt), truth(Xt))[0] > 0.99
+    with pytest.raises(ConfigError, match="hybrid_linear GP kernel needs features 'x\\+sqrt'"):
+        GPSurrogate(kernel="hybrid_linear", features="sqrt")
+
+
 def test_hybrid_gp_prefers_the_linear_part_that_fits(data) -> None:
     """On a target linear in sqrt(w) the evidence gives the sqrt linear part the larger scale,
     on one linear in w the raw part: the kernel picks the feature map from the runs alone."""
