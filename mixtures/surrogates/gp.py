@@ -30,7 +30,6 @@ from botorch.models import SingleTaskGP
 from botorch.models.transforms import Standardize
 from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 from gpytorch.kernels import Kernel, LinearKernel, MaternKernel, ScaleKernel
-from gpytorch.likelihoods import Likelihood
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from mixtures.errors import ConfigError
@@ -113,11 +112,6 @@ class GPSurrogate(Surrogate):
             LinearKernel(active_dims=(d - 1,))
         )
 
-    def likelihood(self) -> Likelihood | None:
-        """The GP's likelihood (None: BoTorch's default, Gaussian noise with a log-normal prior
-        around a small noise). Prototypes override this to try other noise priors."""
-        return None
-
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
         train_x = torch.as_tensor(F, dtype=torch.float64)  # (n, d)
         train_y = torch.as_tensor(z, dtype=torch.float64).unsqueeze(-1)  # (n, 1)
@@ -128,11 +122,7 @@ class GPSurrogate(Surrogate):
                 warnings.simplefilter("ignore", InputDataWarning)
             torch.manual_seed(0 if self.random_state is None else int(self.random_state))
             model = SingleTaskGP(
-                train_x,
-                train_y,
-                likelihood=self.likelihood(),
-                covar_module=covar,
-                outcome_transform=Standardize(m=1),
+                train_x, train_y, covar_module=covar, outcome_transform=Standardize(m=1)
             )
             mll = ExactMarginalLogLikelihood(model.likelihood, model)
             fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.max_iter}})
