@@ -20,6 +20,11 @@ replays BO with both GPs (q = 1, 4 random runs to start, as shipped) on three se
 Budget 64 (half the pool on pools of 64 runs or fewer), 10 repeats, seed 0, as
 replay_generality.py and own_swarm.py.
 
+The rule, written down before any fresh or targets18 result was seen: ``hybrid_linear`` becomes
+BO's default GP only if, on ``fresh``, its median saving over the 9 targets is higher than
+``gp_hybrid``'s and its median is better on more targets than it is worse, and, on
+``targets18``, its median saving is at least 0.9 times ``gp_hybrid``'s.
+
     .venv/bin/python benchmarks/bo_linear.py --olmix /tmp/olmix    # about 30 minutes
 
 Writes benchmarks/results/bo_linear.json and .md.
