@@ -17,13 +17,17 @@ replays BO with both GPs (q = 1, 4 random runs to start, as shipped) on three se
 - ``fresh``: data/mixopt_heldout_swarm, 258 demo-corpus proxies with code_python held out and
   experiment seed 1, trained after this script and its case list were committed. The test.
 
-Budget 64 (half the pool on pools of 64 runs or fewer), 10 repeats, seed 0, as
-replay_generality.py and own_swarm.py.
+- ``headline``: issue 3's replay target, RegMix's 768-run pool with Pile-CC's loss, 20
+  repeats, both GPs run here (the issue asks for a median of at most 9 runs).
+
+Budget 64 (half the pool on pools of 64 runs or fewer), 10 repeats (20 for ``headline``), seed 0,
+as replay_generality.py and own_swarm.py.
 
 The rule, written down before any fresh or targets18 result was seen: ``hybrid_linear`` becomes
 BO's default GP only if, on ``fresh``, its median saving over the 9 targets is higher than
 ``gp_hybrid``'s and its median is better on more targets than it is worse, and, on
-``targets18``, its median saving is at least 0.9 times ``gp_hybrid``'s.
+``targets18``, its median saving is at least 0.9 times ``gp_hybrid``'s, and on ``headline``
+its median is at most 9 runs. (The ``headline`` clause was added before any result too.)
 
     .venv/bin/python benchmarks/bo_linear.py --olmix /tmp/olmix    # about 30 minutes
 
@@ -81,13 +85,14 @@ DOMAINS9 = (
     "tech_docs",
 )
 CHECK = ("full_reuse_update_5_seed_0", "code")  # the cheapest targets18 case
+HEADLINE_REPEATS = 20
 
 
 def cases() -> list[tuple[str, str]]:
     out = [("own", d) for d in DOMAINS9]
     out += generality_cases("targets18")
     out += [("fresh", d) for d in DOMAINS9]
-    return out
+    return out + [("headline", "pile_cc")]
 
 
 def saved_generality() -> dict[tuple[str, str], dict[str, Any]]:
@@ -96,7 +101,13 @@ def saved_generality() -> dict[tuple[str, str], dict[str, Any]]:
 
 
 def replay_variant(
-    label: str, X: np.ndarray, y: np.ndarray, domains: tuple, variant: str, a: argparse.Namespace
+    label: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    domains: tuple,
+    variant: str,
+    a: argparse.Namespace,
+    repeats: int | None = None,
 ) -> dict[str, Any]:
     return replay_figures(
         f"{label} {variant}",
@@ -105,7 +116,7 @@ def replay_variant(
         domains=domains,
         optimizer="bo",
         budget=64 if len(y) > 64 else len(y) // 2,
-        repeats=a.repeats,
+        repeats=repeats or a.repeats,
         seed=a.seed,
         batch=1,
         optimizer_params=VARIANTS[variant],
@@ -117,11 +128,11 @@ def run_case(table: RunTable, pool: str, label: str, a: argparse.Namespace) -> d
     if pool in LOCAL:
         expr, n_metrics = f"val_loss/{label}", 1
     else:
-        expr, n_metrics = target(table, pool, label)
+        expr, n_metrics = target(table, "regmix768" if pool == "headline" else pool, label)
     X, y = table.weights(), table.target(expr)
     top = math.ceil(0.01 * len(y))
     row: dict[str, Any] = {
-        "set": pool if pool in LOCAL else "targets18",
+        "set": pool if pool in (*LOCAL, "headline") else "targets18",
         "pool": pool,
         "target": label,
         "metrics": n_metrics,
@@ -132,11 +143,14 @@ def run_case(table: RunTable, pool: str, label: str, a: argparse.Namespace) -> d
         "random_mean": random_runs_to_top(len(y), top)[0],
     }
     for variant in VARIANTS:
-        if variant == "gp_hybrid" and pool not in LOCAL:
+        if variant == "gp_hybrid" and pool not in (*LOCAL, "headline"):
             saved = saved_generality()[(pool, label)]["bo"]
             row[variant] = dict(saved, source="replay_generality.json")
         else:
-            row[variant] = replay_variant(f"{pool} {label}", X, y, table.domains, variant, a)
+            repeats = HEADLINE_REPEATS if pool == "headline" else None
+            row[variant] = replay_variant(
+                f"{pool} {label}", X, y, table.domains, variant, a, repeats
+            )
     return row
 
 
@@ -173,7 +187,7 @@ def summary_md(rows: list[dict[str, Any]]) -> str:
         "(10x) | lin better / worse / equal (medians) |",
         "|---|---|---|---|---|",
     ]
-    for name in ("own", "targets18", "fresh"):
+    for name in ("own", "targets18", "fresh", "headline"):
         rs = [r for r in rows if r["set"] == name]
         if not rs:
             continue
@@ -210,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
                 path = LOCAL.get(pool)
                 if path is not None and not path.is_file():
                     raise SystemExit(f"{path} does not exist (see this script's docstring)")
-                tables[pool] = RunTable.read(path) if path else load_pool(pool, args.olmix)
+                name = "regmix768" if pool == "headline" else pool
+                tables[pool] = RunTable.read(path) if path else load_pool(name, args.olmix)
             return tables[pool]
 
         pool, label = CHECK
