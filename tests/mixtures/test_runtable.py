@@ -247,14 +247,19 @@ def test_domain_map_renames_merges_and_names_what_it_cannot_map() -> None:
         domain_map(source, target, [("*:*", "x")])
 
 
-def test_the_committed_demo_swarm_is_a_valid_pool() -> None:
-    """data/mixopt_demo_swarm (benchmarks/own_swarm.py's pool) reads back as SOURCE.md says."""
-    path = Path(__file__).resolve().parents[2] / "data" / "mixopt_demo_swarm" / "runs.parquet"
+@pytest.mark.parametrize(
+    ("folder", "held_out"),
+    [("mixopt_demo_swarm", "tech_docs"), ("mixopt_heldout_swarm", "code_python")],
+)
+def test_the_committed_swarms_are_valid_pools(folder: str, held_out: str) -> None:
+    """data/mixopt_demo_swarm (benchmarks/own_swarm.py's pool) and data/mixopt_heldout_swarm
+    (benchmarks/bo_linear.py's fresh pool) read back as their SOURCE.md says."""
+    path = Path(__file__).resolve().parents[2] / "data" / folder / "runs.parquet"
     t = RunTable.read(path)
-    assert (len(t), len(t.domains)) == (258, 8) and "tech_docs" not in t.domains
+    assert (len(t), len(t.domains)) == (258, 8) and held_out not in t.domains
     losses = [m for m in t.metrics if m.startswith("val_loss/")]
-    assert len(losses) == 9 and "val_loss/tech_docs" in losses
+    assert len(losses) == 9 and f"val_loss/{held_out}" in losses
     np.testing.assert_allclose(t.weights().sum(axis=1), 1.0, atol=1e-6)
-    np.testing.assert_array_equal(t.target("target"), t.target("val_loss/tech_docs"))
+    np.testing.assert_array_equal(t.target("target"), t.target(f"val_loss/{held_out}"))
     assert len(set(t.run_ids)) == 258
     assert len({tuple(w) for w in t.weights().round(6)}) == 258  # 258 distinct mixtures
