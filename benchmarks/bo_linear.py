@@ -62,6 +62,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
 )
 from mixtures.evaluation import random_runs_to_top  # noqa: E402
 from mixtures.runtable import RunTable  # noqa: E402
+from proxies.sources import DEFAULT_DOMAINS  # noqa: E402
 
 VARIANTS = {
     "gp_hybrid": {},
@@ -73,17 +74,7 @@ VARIANTS = {
 OWN = ROOT / "data" / "mixopt_demo_swarm" / "runs.parquet"
 FRESH = ROOT / "data" / "mixopt_heldout_swarm" / "runs.parquet"
 LOCAL = {"own": OWN, "fresh": FRESH}
-DOMAINS9 = (
-    "books",
-    "code_cpp",
-    "code_python",
-    "dialogue",
-    "dictionary",
-    "legal",
-    "manpages",
-    "math_formal",
-    "tech_docs",
-)
+DOMAINS9 = DEFAULT_DOMAINS  # the demo corpus's 9: each pool's 9 validation losses
 CHECK = ("full_reuse_update_5_seed_0", "code")  # the cheapest targets18 case
 HEADLINE_REPEATS = 20
 

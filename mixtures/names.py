@@ -14,16 +14,17 @@ SURROGATE_NAMES = (
     "gp",
     "gp_linear",
     "gp_hybrid",
+    "gp_hybrid_linear",
     "mixing_law",
     "loglinear",
     "ensemble",
 )
 #: The surrogate ``optimize_mixture`` and the optimizers use unless told otherwise.
 DEFAULT_SURROGATE = "ensemble"
-#: The GP the BO optimizer uses unless told otherwise: linear in the weights and in their square
-#: roots plus an RBF on the square roots. Against the linear + RBF GP (``gp_linear``, the default
-#: before) it needs as few runs to the top 1% on RegMix's pool (median 7.5, 20 repeats), fewer on
-#: Olmix's public 24- and 64-domain swarms (8.5 vs 9.5, 24 vs 35.5), see docs/decisions.md.
-DEFAULT_BO_SURROGATE = "gp_hybrid"
+#: The GP the BO optimizer uses unless told otherwise: Bayesian linear in the weights and in their
+#: square roots (``gp_hybrid`` without its RBF part). Against ``gp_hybrid`` (the default before)
+#: it needs fewer runs to the top 1% on a pool trained after the choice (benchmarks/bo_linear.py,
+#: docs/decisions.md).
+DEFAULT_BO_SURROGATE = "gp_hybrid_linear"
 #: Every name ``mixtures.optimizers.make_optimizer`` accepts.
 OPTIMIZER_NAMES = ("random", "regmix", "bo")

@@ -34,7 +34,7 @@ def make_optimizer(
     **params: Any,
 ) -> Optimizer:
     """An optimizer by ``name``; ``surrogate`` defaults to the ensemble for regmix and
-    ``gp_hybrid`` (linear in w and sqrt(w), RBF on sqrt(w)) for bo (random ignores it);
+    ``gp_hybrid_linear`` (Bayesian linear in w and sqrt(w)) for bo (random ignores it);
     ``params`` go to the optimizer's constructor."""
     common = dict(domains=domains, bounds=bounds, prior=prior, seed=seed, pool=pool)
     try:

@@ -37,8 +37,8 @@ from mixtures.surrogates.transfer import LowFidelityPrior, check_low_fidelity
 
 
 class BOOptimizer(Optimizer):
-    """Batch BO; ``surrogate`` names a GP surrogate (default ``"gp_hybrid"``; its BoTorch model
-    is used).
+    """Batch BO; ``surrogate`` names a GP surrogate (default ``"gp_hybrid_linear"``; its BoTorch
+    model is used).
 
     With fewer than ``n_init`` observations ``ask`` returns random prior draws (pool mode:
     random pool members); with ``low_fidelity`` it returns the candidates the cheap surrogate

@@ -2,17 +2,18 @@
 
 ``make_surrogate(name, random_state=..., **params)`` builds one by name:
 
-===============  ==============================================================================
-``ridge``        ridge on sqrt(weights), log target, penalty by leave-one-out
-``lightgbm``     LightGBM with small-data settings (splits from 16 runs)
-``regmix_lgbm``  LightGBM with RegMix's released settings on raw weights (the baseline)
-``gp``           BoTorch GP, RBF-ARD on sqrt(weights) (Hellinger), log target; has a std
-``gp_linear``    BoTorch GP, linear + RBF-ARD kernel on the weights, log target; has a std
-``gp_hybrid``    BoTorch GP, linear on weights + linear and RBF-ARD on sqrt(weights); has a std
-``mixing_law``   Data Mixing Laws' ``c + k exp(t . r)``
-``loglinear``    ``log L = a + t . r``
-``ensemble``     mean of ``gp`` and ``mixing_law`` (the default); has a std
-===============  ==============================================================================
+====================  ==========================================================================
+``ridge``             ridge on sqrt(weights), log target, penalty by leave-one-out
+``lightgbm``          LightGBM with small-data settings (splits from 16 runs)
+``regmix_lgbm``       LightGBM with RegMix's released settings on raw weights (the baseline)
+``gp``                BoTorch GP, RBF-ARD on sqrt(weights) (Hellinger), log target; has a std
+``gp_linear``         BoTorch GP, linear + RBF-ARD kernel on the weights, log target; has a std
+``gp_hybrid``         BoTorch GP, linear on weights + linear and RBF-ARD on sqrt(weights); has a std
+``gp_hybrid_linear``  the same without the RBF: Bayesian linear in w and sqrt(w) (BO's default)
+``mixing_law``        Data Mixing Laws' ``c + k exp(t . r)``
+``loglinear``         ``log L = a + t . r``
+``ensemble``          mean of ``gp`` and ``mixing_law`` (the default); has a std
+====================  ==========================================================================
 
 ``transfer.LowFidelityPrior`` fits one of these on cheaper runs (smaller models, fewer tokens);
 a GP given it (``low_fidelity=``) takes its prediction as one more input.
@@ -61,6 +62,7 @@ def _presets() -> dict[str, tuple[type[Surrogate], dict[str, Any]]]:
         "gp": (GPSurrogate, {}),
         "gp_linear": (GPSurrogate, {"kernel": "linear+rbf", "features": "x"}),
         "gp_hybrid": (GPSurrogate, {"kernel": "hybrid", "features": "x+sqrt"}),
+        "gp_hybrid_linear": (GPSurrogate, {"kernel": "hybrid_linear", "features": "x+sqrt"}),
         "mixing_law": (MixingLawSurrogate, {"form": "exp"}),
         "loglinear": (MixingLawSurrogate, {"form": "loglinear"}),
         "ensemble": (EnsembleSurrogate, {}),

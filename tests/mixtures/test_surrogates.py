@@ -29,7 +29,16 @@ def data() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     return X, law(X) + noise, Xt, law(Xt)
 
 
-FAST = ["ridge", "lightgbm", "mixing_law", "loglinear", "gp", "gp_linear", "gp_hybrid"]
+FAST = [
+    "ridge",
+    "lightgbm",
+    "mixing_law",
+    "loglinear",
+    "gp",
+    "gp_linear",
+    "gp_hybrid",
+    "gp_hybrid_linear",
+]
 
 
 @pytest.mark.parametrize("name", FAST)
