@@ -15,7 +15,8 @@ replays BO with both GPs (q = 1, 4 random runs to start, as shipped) on three se
   ``gp_hybrid``'s figures are read from replay_generality.json (same seeds, repeats and budget),
   after ``--check`` reran one of its cases and found the same runs, repeat for repeat.
 - ``fresh``: data/mixopt_heldout_swarm, 258 demo-corpus proxies with code_python held out and
-  experiment seed 1, trained after this script and its case list were committed. The test.
+  experiment seed 1, whose training began 2 minutes before this script and its case list were
+  committed and ended 21 minutes after; nothing of it was looked at before. The test.
 
 - ``headline``: issue 3's replay target, RegMix's 768-run pool with Pile-CC's loss, 20
   repeats, both GPs run here (the issue asks for a median of at most 9 runs).

@@ -23,8 +23,8 @@ SURROGATE_NAMES = (
 DEFAULT_SURROGATE = "ensemble"
 #: The GP the BO optimizer uses unless told otherwise: Bayesian linear in the weights and in their
 #: square roots (``gp_hybrid`` without its RBF part). Against ``gp_hybrid`` (the default before)
-#: it needs fewer runs to the top 1% on a pool trained after the choice (benchmarks/bo_linear.py,
-#: docs/decisions.md).
+#: it needs fewer runs to the top 1% on a pool no result of which was seen before the adoption
+#: rule was committed (benchmarks/bo_linear.py, docs/decisions.md).
 DEFAULT_BO_SURROGATE = "gp_hybrid_linear"
 #: Every name ``mixtures.optimizers.make_optimizer`` accepts.
 OPTIMIZER_NAMES = ("random", "regmix", "bo")
