@@ -38,6 +38,8 @@ from mixtures.surrogates.transfer import LowFidelityPrior, check_low_fidelity
 
 #: Kernels ``GPSurrogate`` accepts.
 KERNELS = ("rbf", "matern", "linear+rbf", "hybrid", "hybrid_linear")
+#: Kernels over features 'x+sqrt' (w in the first half of the columns, sqrt(w) in the second).
+X_SQRT_KERNELS = ("hybrid", "hybrid_linear")
 
 
 @contextmanager
@@ -82,7 +84,7 @@ class GPSurrogate(Surrogate):
         random_state: int | None = None,
     ) -> None:
         covar_module(kernel, 2)  # an unknown kernel fails here, not at fit
-        if kernel in ("hybrid", "hybrid_linear") and features != "x+sqrt":
+        if kernel in X_SQRT_KERNELS and features != "x+sqrt":
             raise ConfigError(
                 f"the {kernel} GP kernel needs features 'x+sqrt' (w and sqrt(w)), got {features!r}"
             )
@@ -156,17 +158,17 @@ def covar_module(kernel: str, d: int, dims: tuple[int, ...] | None = None) -> Ke
         return ScaleKernel(LinearKernel(active_dims=dims)) + ScaleKernel(
             get_covar_module_with_dim_scaled_prior(ard_num_dims=d, active_dims=dims)
         )
-    if kernel in ("hybrid", "hybrid_linear"):
+    if kernel in X_SQRT_KERNELS:
         k = d // 2  # features 'x+sqrt' (GPSurrogate insists): w in the first k, sqrt(w) after
         cols = tuple(range(d)) if dims is None else dims
         raw, root = cols[:k], cols[k:]
+        linear = ScaleKernel(LinearKernel(active_dims=raw)) + ScaleKernel(
+            LinearKernel(active_dims=root)
+        )
         if kernel == "hybrid_linear":  # hybrid without its RBF: Bayesian linear in w, sqrt(w)
-            return ScaleKernel(LinearKernel(active_dims=raw)) + ScaleKernel(
-                LinearKernel(active_dims=root)
-            )
-        return (
-            ScaleKernel(LinearKernel(active_dims=raw))
-            + ScaleKernel(LinearKernel(active_dims=root))
-            + ScaleKernel(get_covar_module_with_dim_scaled_prior(ard_num_dims=k, active_dims=root))
+            return linear
+        # gpytorch flattens sums: the same three parts, in the same order, as written out
+        return linear + ScaleKernel(
+            get_covar_module_with_dim_scaled_prior(ard_num_dims=k, active_dims=root)
         )
     raise ConfigError(f"unknown GP kernel {kernel!r}; expected one of {list(KERNELS)}")
