@@ -38,6 +38,7 @@ Writes benchmarks/results/bo_linear.json and .md.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -51,7 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.replay_generality import cases as generality_cases  # noqa: E402
-from benchmarks.replay_generality import load_pool, target  # noqa: E402
+from benchmarks.replay_generality import load_pool, replay_budget, target  # noqa: E402
 from benchmarks.replay_public import replay_figures  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
@@ -65,12 +66,9 @@ from mixtures.evaluation import random_runs_to_top  # noqa: E402
 from mixtures.runtable import RunTable  # noqa: E402
 from proxies.sources import DEFAULT_DOMAINS  # noqa: E402
 
-VARIANTS = {
-    "gp_hybrid": {},
-    "hybrid_linear": {
-        "surrogate": "gp",
-        "surrogate_params": {"kernel": "hybrid_linear", "features": "x+sqrt"},
-    },
+VARIANTS = {  # named, not the default: the default is the second since this script's run
+    "gp_hybrid": {"surrogate": "gp_hybrid"},
+    "hybrid_linear": {"surrogate": "gp_hybrid_linear"},
 }
 OWN = ROOT / "data" / "mixopt_demo_swarm" / "runs.parquet"
 FRESH = ROOT / "data" / "mixopt_heldout_swarm" / "runs.parquet"
@@ -78,6 +76,7 @@ LOCAL = {"own": OWN, "fresh": FRESH}
 DOMAINS9 = DEFAULT_DOMAINS  # the demo corpus's 9: each pool's 9 validation losses
 CHECK = ("full_reuse_update_5_seed_0", "code")  # the cheapest targets18 case
 HEADLINE_REPEATS = 20
+SOURCE_POOL = {"headline": "regmix768"}  # case set -> the public pool it replays, where it differs
 
 
 def cases() -> list[tuple[str, str]]:
@@ -87,6 +86,7 @@ def cases() -> list[tuple[str, str]]:
     return out + [("headline", "pile_cc")]
 
 
+@functools.cache
 def saved_generality() -> dict[tuple[str, str], dict[str, Any]]:
     rows = json.loads((RESULTS / "replay_generality.json").read_text())["results"]
     return {(r["pool"], r["target"]): r for r in rows}
@@ -107,7 +107,7 @@ def replay_variant(
         y,
         domains=domains,
         optimizer="bo",
-        budget=64 if len(y) > 64 else len(y) // 2,
+        budget=replay_budget(len(y)),
         repeats=repeats or a.repeats,
         seed=a.seed,
         batch=1,
@@ -120,7 +120,7 @@ def run_case(table: RunTable, pool: str, label: str, a: argparse.Namespace) -> d
     if pool in LOCAL:
         expr, n_metrics = f"val_loss/{label}", 1
     else:
-        expr, n_metrics = target(table, "regmix768" if pool == "headline" else pool, label)
+        expr, n_metrics = target(table, SOURCE_POOL.get(pool, pool), label)
     X, y = table.weights(), table.target(expr)
     top = math.ceil(0.01 * len(y))
     row: dict[str, Any] = {
@@ -130,7 +130,7 @@ def run_case(table: RunTable, pool: str, label: str, a: argparse.Namespace) -> d
         "metrics": n_metrics,
         "runs": len(y),
         "domains": len(table.domains),
-        "budget": 64 if len(y) > 64 else len(y) // 2,
+        "budget": replay_budget(len(y)),
         "top": top,
         "random_mean": random_runs_to_top(len(y), top)[0],
     }
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
                 path = LOCAL.get(pool)
                 if path is not None and not path.is_file():
                     raise SystemExit(f"{path} does not exist (see this script's docstring)")
-                name = "regmix768" if pool == "headline" else pool
+                name = SOURCE_POOL.get(pool, pool)
                 tables[pool] = RunTable.read(path) if path else load_pool(name, args.olmix)
             return tables[pool]
 

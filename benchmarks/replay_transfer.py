@@ -51,7 +51,7 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.replay_generality import REGMIX_ALL, load_pool  # noqa: E402
+from benchmarks.replay_generality import REGMIX_ALL, REPORTED_BO_GP, load_pool  # noqa: E402
 from benchmarks.replay_public import replay_figures  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
@@ -150,7 +150,7 @@ def replay_with_prior(
             repeats=repeats,
             seed=seed,
             batch=1,
-            optimizer_params={"low_fidelity": prior},
+            optimizer_params={"low_fidelity": prior, "surrogate": REPORTED_BO_GP},
             workers=workers,
         ),
     }
