@@ -38,7 +38,7 @@ from scipy.stats import rankdata, spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.seed_noise import POOL, demo_corpus, losses  # noqa: E402
+from benchmarks.seed_noise import POOL, demo_corpus, losses, twice_the_tokens  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     load_results,
@@ -65,9 +65,7 @@ def collect(store: Path) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
     corpus = demo_corpus(cfg)
     table = RunTable.read(POOL)
     runs = RunStore(store)
-    twice = cfg.model_copy(
-        update={"proxy": cfg.proxy.model_copy(update={"train_tokens": 2 * cfg.proxy.train_tokens})}
-    )
+    twice = twice_the_tokens(cfg)
     got = {
         "s1": losses(table, range(TWO_SEEDS), 1, corpus, runs, cfg),
         "s2": losses(table, range(FOUR_SEEDS), 2, corpus, runs, cfg),
@@ -83,12 +81,16 @@ def collect(store: Path) -> tuple[np.ndarray, dict[str, dict[str, np.ndarray]]]:
 
 def evaluate(X: np.ndarray, y: dict[str, np.ndarray], splits: int) -> dict[str, Any]:
     """Per arm, size and surrogate: the Spearman x100 and the pick's test rank, per split."""
-    res: dict[str, Any] = {a: {str(n): {s: [] for s in SURROGATES} for n in SIZES} for a in ARMS}
-    ranks: dict[str, Any] = {a: {str(n): {s: [] for s in SURROGATES} for n in SIZES} for a in ARMS}
+
+    def empty() -> dict[str, Any]:
+        return {a: {str(n): {s: [] for s in SURROGATES} for n in SIZES} for a in ARMS}
+
+    res, ranks = empty(), empty()
     for split in range(splits):
         rng = np.random.default_rng(split)
         test = rng.permutation(FOUR_SEEDS)[:N_TEST]
         label = (y["s2"][test] + y["s3"][test]) / 2
+        label_rank = rankdata(label)  # 1 = the best test mixture
         rest = np.setdiff1d(np.arange(len(X)), test)
         pools = {
             "breadth": (rng.permutation(rest), y["s0"]),
@@ -112,7 +114,7 @@ def evaluate(X: np.ndarray, y: dict[str, np.ndarray], splits: int) -> dict[str, 
                     pred = model.fit(X[train], values[train]).predict(X[test])
                     rho = spearmanr(pred, label)[0]
                     res[arm][str(n)][name].append(100 * float(rho))
-                    ranks[arm][str(n)][name].append(int(rankdata(label)[int(np.argmin(pred))]))
+                    ranks[arm][str(n)][name].append(int(label_rank[int(np.argmin(pred))]))
     return {"spearman": res, "pick_rank": ranks}
 
 

@@ -73,6 +73,12 @@ def losses(
     return out
 
 
+def twice_the_tokens(cfg: Any) -> Any:
+    """``cfg`` with its proxies trained on twice the tokens (the remedies' longer proxy)."""
+    proxy = cfg.proxy.model_copy(update={"train_tokens": 2 * cfg.proxy.train_tokens})
+    return cfg.model_copy(update={"proxy": proxy})
+
+
 def demo_corpus(cfg: Any, tokens: Path | None = None) -> TokenCorpus:
     """The demo config's token corpus from its cache folder (or ``tokens``)."""
     c = cfg.corpus

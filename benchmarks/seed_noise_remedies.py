@@ -26,7 +26,7 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.seed_noise import POOL, demo_corpus, losses  # noqa: E402
+from benchmarks.seed_noise import POOL, demo_corpus, losses, twice_the_tokens  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     load_results,
@@ -56,8 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         table = RunTable.read(POOL)
         store = RunStore(args.store)
         rows_ = range(args.n)
-        twice = cfg.proxy.model_copy(update={"train_tokens": 2 * cfg.proxy.train_tokens})
-        double = cfg.model_copy(update={"proxy": twice})
+        double = twice_the_tokens(cfg)
         started = time.perf_counter()
         short = {s: losses(table, rows_, s, corpus, store, cfg) for s in (1, 2, 3)}
         long = {s: losses(table, rows_, s, corpus, store, double) for s in (0, 1)}
