@@ -15,6 +15,7 @@ SURROGATE_NAMES = (
     "gp_linear",
     "gp_hybrid",
     "gp_hybrid_linear",
+    "gp_average",
     "mixing_law",
     "loglinear",
     "ensemble",

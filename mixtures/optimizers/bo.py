@@ -11,6 +11,11 @@ mode uses the unused pool members as the candidate set, so nothing is proposed t
 With ``low_fidelity`` (a ``LowFidelityPrior`` fitted on cheaper runs, e.g. a 1M-parameter
 swarm when the target is a 1B run) the GP gets the cheap surrogate's prediction as an input, and
 the first ``n_init`` runs are the candidates it ranks best instead of random draws.
+
+The surrogate may also be an ensemble of GPs (``gp_average``): its posterior is then the
+weighted mixture of the members' posteriors, and since expected improvement is linear in the
+posterior, the acquisition is the weighted mean of the members' (in log space, a log-sum-exp of
+their log-EI plus the log weights). Each member reads the candidates in its own features.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from botorch.acquisition import AcquisitionFunction
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.acquisition.objective import ScalarizedPosteriorTransform
 from botorch.optim import optimize_acqf_discrete
@@ -31,14 +37,14 @@ from mixtures.mixture import Mixture
 from mixtures.names import DEFAULT_BO_SURROGATE
 from mixtures.optimizers.base import Optimizer
 from mixtures.sampling import project_to_bounds, sample_mixtures
-from mixtures.surrogates import GPSurrogate, make_surrogate
+from mixtures.surrogates import EnsembleSurrogate, GPSurrogate, Surrogate, make_surrogate
 from mixtures.surrogates.gp import torch_threads
 from mixtures.surrogates.transfer import LowFidelityPrior, check_low_fidelity
 
 
 class BOOptimizer(Optimizer):
     """Batch BO; ``surrogate`` names a GP surrogate (default ``"gp_hybrid_linear"``; its BoTorch
-    model is used).
+    model is used) or an ensemble of GPs such as ``gp_average`` (module doc).
 
     With fewer than ``n_init`` observations ``ask`` returns random prior draws (pool mode:
     random pool members); with ``low_fidelity`` it returns the candidates the cheap surrogate
@@ -73,9 +79,17 @@ class BOOptimizer(Optimizer):
         )
         self.surrogate = surrogate
         self.surrogate_params = dict(surrogate_params or {})
-        if not isinstance(make_surrogate(surrogate, **self.surrogate_params), GPSurrogate):
-            raise ConfigError(f"bo needs a GP surrogate (e.g. 'gp'), got {surrogate!r}")
+        model = make_surrogate(surrogate, **self.surrogate_params)
+        if not isinstance(model, GPSurrogate) and not _all_gps(model):
+            raise ConfigError(
+                f"bo needs a GP surrogate (e.g. 'gp') or an ensemble of GPs (e.g. 'gp_average'), "
+                f"got {surrogate!r}"
+            )
         if low_fidelity is not None:
+            if not isinstance(model, GPSurrogate):
+                raise ConfigError(
+                    f"bo with a low-fidelity prior needs a single GP surrogate, got {surrogate!r}"
+                )
             check_low_fidelity(low_fidelity, self.domains)
         self.low_fidelity = low_fidelity
         if n_init is None:
@@ -95,8 +109,8 @@ class BOOptimizer(Optimizer):
         whose ranking chooses the first runs)."""
         return 0 if self.low_fidelity is not None else self.n_init
 
-    def fit_surrogate(self) -> GPSurrogate:
-        """The GP fitted on all observations (on the minimized scale)."""
+    def fit_surrogate(self) -> Surrogate:
+        """The GP (or ensemble of GPs) fitted on all observations (on the minimized scale)."""
         X, y = self.observed_arrays()
         params = dict(self.surrogate_params)
         if self.low_fidelity is not None:
@@ -124,17 +138,17 @@ class BOOptimizer(Optimizer):
                 return self.rng.choice(candidates.shape[0], size=n, replace=False)
             cheap = self.low_fidelity.transform(candidates)
             return np.argsort(-cheap if self.maximize else cheap, kind="stable")[:n]
-        gp = self.fit_surrogate()
-        feats = torch.as_tensor(gp.feature_matrix(candidates), dtype=torch.float64)
+        gps, weights = gp_members(self.fit_surrogate())
+        choices = torch.as_tensor(candidates, dtype=torch.float64)
         # The acquisition is built inside the seeded block too: pruning its baseline draws a
         # sampler seed from torch's global RNG, which made proposals depend on what the process
         # had run before (a replay repeat differed between one and two worker processes).
-        with torch.random.fork_rng(), torch_threads(gp.threads):
+        with torch.random.fork_rng(), torch_threads(gps[0].threads):
             torch.manual_seed(self.seed)
-            acq = self._acquisition(gp)
-            picked, _ = optimize_acqf_discrete(acq, q=n, choices=feats, unique=True)
-        # Map the chosen feature rows back to candidate rows (exact copies of rows of ``feats``).
-        lookup = {tuple(row.tolist()): i for i, row in enumerate(feats)}
+            acq = MixtureAcquisition([self._acquisition(gp) for gp in gps], gps, weights)
+            picked, _ = optimize_acqf_discrete(acq, q=n, choices=choices, unique=True)
+        # Map the chosen rows back to candidate rows (exact copies of rows of ``choices``).
+        lookup = {tuple(row.tolist()): i for i, row in enumerate(choices)}
         return np.array([lookup[tuple(row.tolist())] for row in picked], dtype=int)
 
     def _acquisition(self, gp: GPSurrogate) -> qLogNoisyExpectedImprovement:
@@ -170,3 +184,64 @@ class BOOptimizer(Optimizer):
         i = int(np.argmin(mean))
         sign = -1.0 if self.maximize else 1.0
         return self._mixture(options[i]), sign * float(mean[i]), float(std[i])
+
+
+def _all_gps(model: Surrogate) -> bool:
+    """Whether ``model`` is an ensemble whose members are all GP surrogates."""
+    if not isinstance(model, EnsembleSurrogate) or not model.members:
+        return False
+    return all(isinstance(make_surrogate(name), GPSurrogate) for name in model.members)
+
+
+def gp_members(model: Surrogate) -> tuple[list[GPSurrogate], list[float]]:
+    """The fitted GPs of a fitted GP or ensemble of GPs, with their weights (summing to 1)."""
+    if isinstance(model, GPSurrogate):
+        return [model], [1.0]
+    if not isinstance(model, EnsembleSurrogate) or not _all_gps(model):
+        raise ConfigError(f"bo needs a GP or an ensemble of GPs, got {type(model).__name__}")
+    logs = {gp.target_transform_.log for gp in model.estimators_}
+    if len(logs) > 1:  # their log-EI would be on different scales
+        raise ConfigError("bo's ensemble members must all model log(y), or all y")
+    return list(model.estimators_), [float(w) for w in model.weights_]
+
+
+class MixtureAcquisition(AcquisitionFunction):
+    """Log-EI under the weighted mixture of several GPs' posteriors, on raw mixture weights.
+
+    ``forward(X)`` takes weights (batch, q, d), gives each member GP its own features, and returns
+    ``logsumexp_j(log w_j + logEI_j)``: EI is an expectation, so under a mixture of posteriors it
+    is the weighted mean of the members' EIs. With one member it is that member's log-EI exactly.
+    Pending points (greedy batches) reach every member in its features.
+    """
+
+    def __init__(
+        self,
+        acquisitions: list[qLogNoisyExpectedImprovement],
+        gps: list[GPSurrogate],
+        weights: list[float],
+    ) -> None:
+        super().__init__(model=acquisitions[0].model)
+        self.acquisitions = acquisitions
+        self.gps = gps
+        self.log_weights = torch.log(torch.as_tensor(weights, dtype=torch.float64))
+        self.X_pending = None
+
+    @staticmethod
+    def _features(gp: GPSurrogate, X: torch.Tensor) -> torch.Tensor:
+        flat = X.detach().reshape(-1, X.shape[-1]).numpy()
+        F = torch.as_tensor(gp.feature_matrix(flat), dtype=torch.float64)
+        return F.reshape(*X.shape[:-1], F.shape[-1])
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        values = torch.stack(
+            [
+                acq(self._features(gp, X))
+                for acq, gp in zip(self.acquisitions, self.gps, strict=True)
+            ]
+        )
+        return torch.logsumexp(values + self.log_weights.reshape(-1, *[1] * (values.dim() - 1)), 0)
+
+    def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
+        self.X_pending = X_pending
+        for acq, gp in zip(self.acquisitions, self.gps, strict=True):
+            acq.set_X_pending(None if X_pending is None else self._features(gp, X_pending))

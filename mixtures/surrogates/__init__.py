@@ -10,6 +10,7 @@
 ``gp_linear``         BoTorch GP, linear + RBF-ARD kernel on the weights, log target; has a std
 ``gp_hybrid``         BoTorch GP, linear on weights + linear and RBF-ARD on sqrt(weights); has a std
 ``gp_hybrid_linear``  the same without the RBF: Bayesian linear in w and sqrt(w) (BO's default)
+``gp_average``        equal-weight mixture of ``gp_hybrid`` and ``gp_hybrid_linear``; has a std
 ``mixing_law``        Data Mixing Laws' ``c + k exp(t . r)``
 ``loglinear``         ``log L = a + t . r``
 ``ensemble``          mean of ``gp`` and ``mixing_law`` (the default); has a std
@@ -63,6 +64,10 @@ def _presets() -> dict[str, tuple[type[Surrogate], dict[str, Any]]]:
         "gp_linear": (GPSurrogate, {"kernel": "linear+rbf", "features": "x"}),
         "gp_hybrid": (GPSurrogate, {"kernel": "hybrid", "features": "x+sqrt"}),
         "gp_hybrid_linear": (GPSurrogate, {"kernel": "hybrid_linear", "features": "x+sqrt"}),
+        "gp_average": (
+            EnsembleSurrogate,
+            {"members": ("gp_hybrid", "gp_hybrid_linear"), "weighting": "equal"},
+        ),
         "mixing_law": (MixingLawSurrogate, {"form": "exp"}),
         "loglinear": (MixingLawSurrogate, {"form": "loglinear"}),
         "ensemble": (EnsembleSurrogate, {}),

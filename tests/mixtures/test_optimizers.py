@@ -129,6 +129,59 @@ def test_bo_proposals_do_not_depend_on_torch_global_rng() -> None:
     assert proposals[0] == proposals[1]
 
 
+def test_mixture_acquisition_is_the_weighted_mean_of_the_members_ei() -> None:
+    """On raw weights, one member gives its log-EI bit for bit; two give log(sum_j w_j EI_j),
+    each member reading the candidates in its own features ('sqrt' and 'x+sqrt' here)."""
+    import torch
+
+    from mixtures.optimizers.bo import MixtureAcquisition
+    from mixtures.surrogates import make_surrogate
+
+    opt = build("bo", seed=2, **FAST_BO)
+    first = opt.ask(8)
+    opt.tell(first, values(first))
+    X, y = opt.observed_arrays()
+    gps = [make_surrogate(n, random_state=0, max_iter=30).fit(X, y) for n in ("gp", "gp_hybrid")]
+    cand = torch.as_tensor(np.random.default_rng(0).dirichlet(np.ones(4), size=50)).unsqueeze(1)
+    acqs = [opt._acquisition(gp) for gp in gps]
+    alone = [
+        a(torch.as_tensor(gp.feature_matrix(cand[:, 0].numpy())).unsqueeze(1))
+        for a, gp in zip(acqs, gps, strict=True)
+    ]
+    assert not torch.allclose(alone[0], alone[1])  # the members differ, so the mean is a test
+    with torch.no_grad():
+        one = MixtureAcquisition(acqs[:1], gps[:1], [1.0])(cand)
+        two = MixtureAcquisition(acqs, gps, [0.25, 0.75])(cand)
+        expected = torch.log(0.25 * alone[0].exp() + 0.75 * alone[1].exp())
+    assert torch.equal(one, alone[0].detach())
+    torch.testing.assert_close(two, expected.detach())
+
+
+def test_bo_with_an_average_of_gps_proposes_feasible_distinct_improving_batches() -> None:
+    bounds = Bounds(DOMAINS, np.zeros(4), np.array([0.8, 0.6, 0.7, 0.6]))
+    fast = {k: v for k, v in FAST_BO.items() if k != "surrogate_params"}  # members: defaults
+    opt = build("bo", bounds=bounds, seed=1, surrogate="gp_average", **fast)
+    first = opt.ask(4)
+    opt.tell(first, values(first))
+    init_best = opt.best()[1]
+    for _ in range(3):
+        asked = opt.ask(3)  # greedy batches: pending points reach both members
+        X = np.array([m.to_array(DOMAINS) for m in asked])
+        assert len({tuple(r) for r in X}) == 3 and bounds.contains(X).all()
+        np.testing.assert_allclose(X.sum(axis=1), 1.0, atol=1e-9)
+        opt.tell(asked, loss(X))
+    assert opt.best()[1] < init_best
+    mix, pred, std = opt.recommend()
+    assert std is not None and bounds.contains(mix.to_array(DOMAINS)[None, :]).all()
+
+
+def test_bo_refuses_surrogates_it_cannot_acquire_with() -> None:
+    with pytest.raises(ConfigError, match="bo needs a GP surrogate .* got 'ensemble'"):
+        build("bo", surrogate="ensemble")  # gp + mixing_law: the law has no posterior
+    with pytest.raises(ConfigError, match="bo needs a GP surrogate .* got 'ridge'"):
+        build("bo", surrogate="ridge")
+
+
 def test_regmix_averages_top_k_and_respects_bounds() -> None:
     bounds = Bounds(DOMAINS, np.zeros(4), np.array([0.5, 1.0, 1.0, 1.0]))
     opt = build("regmix", bounds=bounds, surrogate="ridge", n_init=8, n_candidates=500)

@@ -38,6 +38,7 @@ FAST = [
     "gp_linear",
     "gp_hybrid",
     "gp_hybrid_linear",
+    "gp_average",
 ]
 
 

@@ -145,6 +145,16 @@ def test_bo_rejects_a_prior_it_cannot_use(prior) -> None:
     with pytest.raises(ConfigError, match=r"fitted on domains \['e', 'd', 'c', 'b', 'a'\]"):
         build_bo(named)  # same count, other order: caught by name
     build_bo(LowFidelityPrior("ridge").fit(X, cheap_law(X), domains=DOMAINS))  # same order: fine
+    with pytest.raises(ConfigError, match="low-fidelity prior needs a single GP surrogate"):
+        make_optimizer(  # an average of GPs has no slot for the cheap input
+            "bo",
+            domains=DOMAINS,
+            bounds=Bounds.unbounded(DOMAINS),
+            prior=np.ones(len(DOMAINS)),
+            seed=0,
+            low_fidelity=prior,
+            surrogate="gp_average",
+        )
     # the GP checks its prior too, not only BO
     with pytest.raises(ConfigError, match="must be a LowFidelityPrior, got RidgeSurrogate"):
         make_surrogate("gp", low_fidelity=make_surrogate("ridge").fit(X, cheap_law(X))).fit(
