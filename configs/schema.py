@@ -10,7 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mixtures.errors import ConfigError
-from mixtures.names import SURROGATE_NAMES
+from mixtures.names import BO_SURROGATE_NAMES, DEFAULT_BO_SURROGATE, SURROGATE_NAMES
 from mixtures.sampling import SamplerConfig
 from proxies.config import EvaluatorRef, PresetName, TrainConfig
 from proxies.evaluators import check_evaluator
@@ -175,6 +175,11 @@ class SearchConfig(_Strict):
     top_k: int = Field(100, ge=1, description="top predicted candidates averaged (regmix)")
     bo_rounds: int = Field(2, ge=0, description="bo: rounds after the initial sweep")
     bo_batch: int = Field(4, ge=1, description="bo: proxies trained per round")
+    bo_surrogate: Literal[BO_SURROGATE_NAMES] = Field(
+        DEFAULT_BO_SURROGATE,
+        description="bo: the GP (or the ensemble of GPs, gp_average) that proposes the rounds' "
+        "mixtures and chooses the final one",
+    )
     bo_proxy: TrainConfig | None = Field(
         None,
         description="bo: train the rounds' proxies with this config (a larger model or more "
@@ -232,6 +237,13 @@ class ExperimentConfig(_Strict):
         if not _NAME.match(self.name.replace("-", "_")):
             raise ValueError(f"name {self.name!r} must match [a-z0-9_-]+")
         s = self.search
+        if "bo_surrogate" in s.model_fields_set and s.method != "bo":
+            raise ValueError(f"search.bo_surrogate needs search.method 'bo', got {s.method!r}")
+        if s.bo_proxy is not None and s.bo_surrogate == "gp_average":
+            raise ValueError(
+                "search.bo_proxy needs a single GP as search.bo_surrogate (the sweep's prior is "
+                "one more input of that GP), got 'gp_average'"
+            )
         if s.bo_proxy is not None:
             if s.method != "bo":
                 raise ValueError(f"search.bo_proxy needs search.method 'bo', got {s.method!r}")

@@ -27,5 +27,8 @@ DEFAULT_SURROGATE = "ensemble"
 #: it needs fewer runs to the top 1% on a pool no result of which was seen before the adoption
 #: rule was committed (benchmarks/bo_linear.py, docs/decisions.md).
 DEFAULT_BO_SURROGATE = "gp_hybrid_linear"
+#: The surrogates the BO optimizer proposes with: the GPs and the ensemble of GPs (a registry
+#: test checks that exactly these are accepted by it).
+BO_SURROGATE_NAMES = ("gp", "gp_linear", "gp_hybrid", "gp_hybrid_linear", "gp_average")
 #: Every name ``mixtures.optimizers.make_optimizer`` accepts.
 OPTIMIZER_NAMES = ("random", "regmix", "bo")

@@ -167,7 +167,8 @@ def propose_bo_task(
             config, plan, table_path, bo_table_path, prior_surrogate, round_index + 1
         )
         weights = [dict(m) for m in opt.ask(config.search.bo_batch)]
-        write_json(path, {"round": round_index, "mixtures": weights, "bo_proxy": scale})
+        record = {"round": round_index, "mixtures": weights, "bo_proxy": scale}
+        write_json(path, {**record, "bo_surrogate": config.search.bo_surrogate})
     corpus = TokenCorpus.load(plan["tokens_dir"])
     return [
         (
@@ -243,6 +244,7 @@ def _bo_optimizer(
         bounds=plan_bounds(plan),
         prior=_prior(plan),
         seed=_search_seed(config, seed_index),
+        surrogate=config.search.bo_surrogate,
         **params,
     )
     if observed is not None:

@@ -64,6 +64,23 @@ def test_config_surrogate_names_match_the_registry() -> None:
     assert sorted(get_args(SurrogateName)) == sorted(surrogate_names())
 
 
+def test_bo_surrogate_defaults_to_bo_s_gp_and_refuses_what_bo_cannot_use():
+    from mixtures.names import DEFAULT_BO_SURROGATE
+
+    smoke = ROOT / "configs/smoke.yaml"
+    assert load_config(smoke).search.bo_surrogate == DEFAULT_BO_SURROGATE
+    cfg = load_config(smoke, overrides=["search.method=bo", "search.bo_surrogate=gp_average"])
+    assert cfg.search.bo_surrogate == "gp_average"
+    with pytest.raises(ConfigError, match="search.bo_surrogate needs search.method 'bo'"):
+        load_config(smoke, overrides=["search.bo_surrogate=gp_hybrid"])  # regmix would ignore it
+    with pytest.raises(ConfigError, match="bo_surrogate"):
+        load_config(smoke, overrides=["search.method=bo", "search.bo_surrogate=ridge"])
+    larger = "search.bo_proxy={model: micro, seq_len: 32, train_tokens: 16384}"
+    both = ["search.method=bo", larger, "search.bo_surrogate=gp_average"]
+    with pytest.raises(ConfigError, match="bo_proxy needs a single GP .* got 'gp_average'"):
+        load_config(smoke, overrides=both)
+
+
 def test_bo_proxy_needs_bo_a_different_proxy_and_two_runs():
     smoke = ROOT / "configs/smoke.yaml"
     larger = "search.bo_proxy={model: micro, seq_len: 32, train_tokens: 16384}"

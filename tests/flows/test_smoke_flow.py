@@ -97,14 +97,17 @@ def test_bo_rounds_add_proxy_runs(harness, tmp_path, tiny_domains):
         "search.method=bo",
         "search.bo_rounds=1",
         "search.bo_batch=2",
+        "search.bo_surrogate=gp_average",  # the ensemble of GPs through the whole flow
         "target_run.enabled=false",
     )
     exp = tmp_path / "exp"
     summary = optimize_mixture(config, str(exp))
     table = RunTable.read(exp / "runs.parquet")
     assert len(table) == config.sweep.n_runs + 2 + 2
-    proposals = json.loads((exp / "bo_round_00.json").read_text())["mixtures"]
-    assert len(proposals) == 2
+    saved = json.loads((exp / "bo_round_00.json").read_text())
+    proposals = saved["mixtures"]
+    assert len(proposals) == 2 and saved["bo_surrogate"] == "gp_average"
+    assert len({tuple(sorted(m.items())) for m in proposals}) == 2  # a greedy batch, no repeat
     assert summary["comparison"] == []
 
 

@@ -177,3 +177,15 @@ def test_light_name_lists_match_the_registries() -> None:
     assert isinstance(built["bo"], BOOptimizer) and built["bo"].surrogate == DEFAULT_BO_SURROGATE
     with pytest.raises(ConfigError, match="unknown optimizer 'cmaes'"):
         make_optimizer("cmaes", **common)
+    # the config's list of BO surrogates is exactly the registry's names BO accepts
+    from mixtures.names import BO_SURROGATE_NAMES
+
+    accepted = []
+    for name in surrogate_names():
+        try:
+            make_optimizer("bo", surrogate=name, **common)
+        except ConfigError as exc:
+            assert "bo needs a GP surrogate" in str(exc)
+        else:
+            accepted.append(name)
+    assert sorted(accepted) == sorted(BO_SURROGATE_NAMES)
