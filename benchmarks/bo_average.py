@@ -49,7 +49,6 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -60,10 +59,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bo_linear import CHECK, DOMAINS9  # noqa: E402
+from benchmarks.bo_linear import CHECK, DOMAINS9, case_row  # noqa: E402
+from benchmarks.bo_linear import replay_variant as replay_linear_variant  # noqa: E402
 from benchmarks.replay_generality import cases as generality_cases  # noqa: E402
-from benchmarks.replay_generality import load_pool, replay_budget, target  # noqa: E402
-from benchmarks.replay_public import replay_figures  # noqa: E402
+from benchmarks.replay_generality import load_pool, target  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     header_md,
@@ -72,14 +71,13 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     run_meta,
     write_md,
 )
-from mixtures.evaluation import random_runs_to_top  # noqa: E402
 from mixtures.runtable import RunTable  # noqa: E402
 
-#: variant label -> registered surrogate (named: the default may change after this run)
+#: variant label -> BO's parameters (the GP named: the default may change after this run)
 VARIANTS = {
-    "gp_hybrid": "gp_hybrid",
-    "hybrid_linear": "gp_hybrid_linear",
-    "gp_average": "gp_average",
+    "gp_hybrid": {"surrogate": "gp_hybrid"},
+    "hybrid_linear": {"surrogate": "gp_hybrid_linear"},
+    "gp_average": {"surrogate": "gp_average"},
 }
 SINGLE = ("gp_hybrid", "hybrid_linear")
 FRESH2 = ROOT / "data" / "mixopt_heldout_dialogue_swarm" / "runs.parquet"
@@ -101,20 +99,8 @@ def saved_linear() -> dict[tuple[str, str], dict[str, Any]]:
 
 def replay_variant(
     label: str, X: np.ndarray, y: np.ndarray, domains: tuple, variant: str, a, repeats=None
-) -> dict[str, Any]:
-    return replay_figures(
-        f"{label} {variant}",
-        X,
-        y,
-        domains=domains,
-        optimizer="bo",
-        budget=replay_budget(len(y)),
-        repeats=repeats or a.repeats,
-        seed=a.seed,
-        batch=1,
-        optimizer_params={"surrogate": VARIANTS[variant]},
-        workers=a.workers,
-    )
+):
+    return replay_linear_variant(label, X, y, domains, variant, a, repeats, variants=VARIANTS)
 
 
 def run_case(table: RunTable, pool: str, label: str, a: argparse.Namespace) -> dict[str, Any]:
@@ -123,18 +109,8 @@ def run_case(table: RunTable, pool: str, label: str, a: argparse.Namespace) -> d
     else:
         expr, n_metrics = target(table, SOURCE_POOL.get(pool, pool), label)
     X, y = table.weights(), table.target(expr)
-    top = math.ceil(0.01 * len(y))
-    row: dict[str, Any] = {
-        "set": pool if pool in ("fresh2", "headline") else "targets18",
-        "pool": pool,
-        "target": label,
-        "metrics": n_metrics,
-        "runs": len(y),
-        "domains": len(table.domains),
-        "budget": replay_budget(len(y)),
-        "top": top,
-        "random_mean": random_runs_to_top(len(y), top)[0],
-    }
+    set_name = pool if pool in ("fresh2", "headline") else "targets18"
+    row = case_row(set_name, pool, label, n_metrics, y, len(table.domains))
     repeats = HEADLINE_REPEATS if pool == "headline" else None
     for variant in VARIANTS:
         if variant in SINGLE and pool != "fresh2":

@@ -100,7 +100,9 @@ def replay_variant(
     variant: str,
     a: argparse.Namespace,
     repeats: int | None = None,
+    variants: dict[str, dict[str, Any]] = VARIANTS,
 ) -> dict[str, Any]:
+    """BO's replay figures with ``variants[variant]`` as its parameters, q = 1, the budget rule."""
     return replay_figures(
         f"{label} {variant}",
         X,
@@ -111,9 +113,27 @@ def replay_variant(
         repeats=repeats or a.repeats,
         seed=a.seed,
         batch=1,
-        optimizer_params=VARIANTS[variant],
+        optimizer_params=variants[variant],
         workers=a.workers,
     )
+
+
+def case_row(
+    set_name: str, pool: str, label: str, n_metrics: int, y: np.ndarray, n_domains: int
+) -> dict[str, Any]:
+    """A result row's description of one replay case: pool size, budget, random's expectation."""
+    top = math.ceil(0.01 * len(y))
+    return {
+        "set": set_name,
+        "pool": pool,
+        "target": label,
+        "metrics": n_metrics,
+        "runs": len(y),
+        "domains": n_domains,
+        "budget": replay_budget(len(y)),
+        "top": top,
+        "random_mean": random_runs_to_top(len(y), top)[0],
+    }
 
 
 def run_case(table: RunTable, pool: str, label: str, a: argparse.Namespace) -> dict[str, Any]:
@@ -122,18 +142,8 @@ def run_case(table: RunTable, pool: str, label: str, a: argparse.Namespace) -> d
     else:
         expr, n_metrics = target(table, SOURCE_POOL.get(pool, pool), label)
     X, y = table.weights(), table.target(expr)
-    top = math.ceil(0.01 * len(y))
-    row: dict[str, Any] = {
-        "set": pool if pool in (*LOCAL, "headline") else "targets18",
-        "pool": pool,
-        "target": label,
-        "metrics": n_metrics,
-        "runs": len(y),
-        "domains": len(table.domains),
-        "budget": replay_budget(len(y)),
-        "top": top,
-        "random_mean": random_runs_to_top(len(y), top)[0],
-    }
+    set_name = pool if pool in (*LOCAL, "headline") else "targets18"
+    row = case_row(set_name, pool, label, n_metrics, y, len(table.domains))
     for variant in VARIANTS:
         if variant == "gp_hybrid" and pool not in (*LOCAL, "headline"):
             saved = saved_generality()[(pool, label)]["bo"]
