@@ -157,6 +157,18 @@ class SweepConfig(_Strict):
 class SearchConfig(_Strict):
     """How the mixture is chosen from the sweep."""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_bo_surrogate(cls, data: Any) -> Any:
+        # filled in only for bo, so a dumped regmix config (None) validates again unchanged
+        if (
+            isinstance(data, dict)
+            and data.get("method") == "bo"
+            and data.get("bo_surrogate") is None
+        ):
+            return {**data, "bo_surrogate": DEFAULT_BO_SURROGATE}
+        return data
+
     method: Literal["regmix", "bo"] = Field(
         "regmix", description="regmix: fit, simulate, average the top-k; bo: Bayesian rounds"
     )
@@ -175,10 +187,11 @@ class SearchConfig(_Strict):
     top_k: int = Field(100, ge=1, description="top predicted candidates averaged (regmix)")
     bo_rounds: int = Field(2, ge=0, description="bo: rounds after the initial sweep")
     bo_batch: int = Field(4, ge=1, description="bo: proxies trained per round")
-    bo_surrogate: Literal[BO_SURROGATE_NAMES] = Field(
-        DEFAULT_BO_SURROGATE,
+    bo_surrogate: Literal[BO_SURROGATE_NAMES] | None = Field(
+        None,
         description="bo: the GP (or the ensemble of GPs, gp_average) that proposes the rounds' "
-        "mixtures and chooses the final one",
+        f"mixtures and chooses the final one; null = {DEFAULT_BO_SURROGATE} with method bo "
+        "(filled in, so the saved config names it), nothing with regmix",
     )
     bo_proxy: TrainConfig | None = Field(
         None,
@@ -237,7 +250,7 @@ class ExperimentConfig(_Strict):
         if not _NAME.match(self.name.replace("-", "_")):
             raise ValueError(f"name {self.name!r} must match [a-z0-9_-]+")
         s = self.search
-        if "bo_surrogate" in s.model_fields_set and s.method != "bo":
+        if s.bo_surrogate is not None and s.method != "bo":
             raise ValueError(f"search.bo_surrogate needs search.method 'bo', got {s.method!r}")
         if s.bo_proxy is not None and s.bo_surrogate == "gp_average":
             raise ValueError(

@@ -65,12 +65,18 @@ def test_config_surrogate_names_match_the_registry() -> None:
 
 
 def test_bo_surrogate_defaults_to_bo_s_gp_and_refuses_what_bo_cannot_use():
+    from configs.schema import ExperimentConfig
     from mixtures.names import DEFAULT_BO_SURROGATE
 
     smoke = ROOT / "configs/smoke.yaml"
-    assert load_config(smoke).search.bo_surrogate == DEFAULT_BO_SURROGATE
+    assert load_config(smoke).search.bo_surrogate is None  # regmix: no GP
+    bo = load_config(smoke, overrides=["search.method=bo"])
+    assert bo.search.bo_surrogate == DEFAULT_BO_SURROGATE  # filled in: the saved config names it
     cfg = load_config(smoke, overrides=["search.method=bo", "search.bo_surrogate=gp_average"])
     assert cfg.search.bo_surrogate == "gp_average"
+    # a config dumped and validated again (Prefect parameters, the saved config) is unchanged
+    for c in (load_config(smoke), bo, cfg):
+        assert ExperimentConfig.model_validate(c.model_dump(mode="json")) == c
     with pytest.raises(ConfigError, match="search.bo_surrogate needs search.method 'bo'"):
         load_config(smoke, overrides=["search.bo_surrogate=gp_hybrid"])  # regmix would ignore it
     with pytest.raises(ConfigError, match="bo_surrogate"):
