@@ -15,7 +15,8 @@ the first ``n_init`` runs are the candidates it ranks best instead of random dra
 The surrogate may also be an ensemble of GPs (``gp_average``): its posterior is then the
 weighted mixture of the members' posteriors, and since expected improvement is linear in the
 posterior, the acquisition is the weighted mean of the members' (in log space, a log-sum-exp of
-their log-EI plus the log weights). Each member reads the candidates in its own features.
+their log-EI plus the log weights). Each member reads its own features of the candidates, all
+computed once per proposal.
 """
 
 from __future__ import annotations
@@ -139,16 +140,19 @@ class BOOptimizer(Optimizer):
             cheap = self.low_fidelity.transform(candidates)
             return np.argsort(-cheap if self.maximize else cheap, kind="stable")[:n]
         gps, weights = gp_members(self.fit_surrogate())
-        choices = torch.as_tensor(candidates, dtype=torch.float64)
+        # every member's features of the candidates, computed once, side by side
+        blocks = [gp.feature_matrix(candidates) for gp in gps]
+        feats = torch.as_tensor(np.hstack(blocks), dtype=torch.float64)
         # The acquisition is built inside the seeded block too: pruning its baseline draws a
         # sampler seed from torch's global RNG, which made proposals depend on what the process
         # had run before (a replay repeat differed between one and two worker processes).
         with torch.random.fork_rng(), torch_threads(gps[0].threads):
             torch.manual_seed(self.seed)
-            acq = MixtureAcquisition([self._acquisition(gp) for gp in gps], gps, weights)
-            picked, _ = optimize_acqf_discrete(acq, q=n, choices=choices, unique=True)
-        # Map the chosen rows back to candidate rows (exact copies of rows of ``choices``).
-        lookup = {tuple(row.tolist()): i for i, row in enumerate(choices)}
+            acqs = [self._acquisition(gp) for gp in gps]
+            acq = MixtureAcquisition(acqs, [b.shape[1] for b in blocks], weights)
+            picked, _ = optimize_acqf_discrete(acq, q=n, choices=feats, unique=True)
+        # Map the chosen feature rows back to candidate rows (exact copies of rows of ``feats``).
+        lookup = {tuple(row.tolist()): i for i, row in enumerate(feats)}
         return np.array([lookup[tuple(row.tolist())] for row in picked], dtype=int)
 
     def _acquisition(self, gp: GPSurrogate) -> qLogNoisyExpectedImprovement:
@@ -194,54 +198,43 @@ def _all_gps(model: Surrogate) -> bool:
 
 
 def gp_members(model: Surrogate) -> tuple[list[GPSurrogate], list[float]]:
-    """The fitted GPs of a fitted GP or ensemble of GPs, with their weights (summing to 1)."""
-    if isinstance(model, GPSurrogate):
-        return [model], [1.0]
-    if not isinstance(model, EnsembleSurrogate) or not _all_gps(model):
-        raise ConfigError(f"bo needs a GP or an ensemble of GPs, got {type(model).__name__}")
-    logs = {gp.target_transform_.log for gp in model.estimators_}
-    if len(logs) > 1:  # their log-EI would be on different scales
-        raise ConfigError("bo's ensemble members must all model log(y), or all y")
-    return list(model.estimators_), [float(w) for w in model.weights_]
+    """The fitted GPs of a fitted GP or ensemble of GPs (``BOOptimizer`` checked the names), with
+    their weights (summing to 1). Every GP preset models log(y) when y > 0 ("auto"), so the
+    members' log-EI share one scale."""
+    if isinstance(model, EnsembleSurrogate):
+        return list(model.estimators_), [float(w) for w in model.weights_]
+    return [model], [1.0]
 
 
 class MixtureAcquisition(AcquisitionFunction):
-    """Log-EI under the weighted mixture of several GPs' posteriors, on raw mixture weights.
+    """Log-EI under the weighted mixture of several GPs' posteriors.
 
-    ``forward(X)`` takes weights (batch, q, d), gives each member GP its own features, and returns
-    ``logsumexp_j(log w_j + logEI_j)``: EI is an expectation, so under a mixture of posteriors it
-    is the weighted mean of the members' EIs. With one member it is that member's log-EI exactly.
-    Pending points (greedy batches) reach every member in its features.
+    ``forward(X)`` takes rows (batch, q, sum of ``widths``) holding each member's features in its
+    own block of columns, in member order, and returns ``logsumexp_j(log w_j + logEI_j)``: EI is
+    an expectation, so under a mixture of posteriors it is the weighted mean of the members'
+    EIs. With one member it is that member's log-EI exactly. Pending points (greedy batches)
+    reach every member as its block.
     """
 
     def __init__(
         self,
         acquisitions: list[qLogNoisyExpectedImprovement],
-        gps: list[GPSurrogate],
+        widths: list[int],
         weights: list[float],
     ) -> None:
         super().__init__(model=acquisitions[0].model)
         self.acquisitions = acquisitions
-        self.gps = gps
+        ends = np.cumsum(widths).tolist()
+        self.blocks = [slice(end - w, end) for end, w in zip(ends, widths, strict=True)]
         self.log_weights = torch.log(torch.as_tensor(weights, dtype=torch.float64))
         self.X_pending = None
 
-    @staticmethod
-    def _features(gp: GPSurrogate, X: torch.Tensor) -> torch.Tensor:
-        flat = X.detach().reshape(-1, X.shape[-1]).numpy()
-        F = torch.as_tensor(gp.feature_matrix(flat), dtype=torch.float64)
-        return F.reshape(*X.shape[:-1], F.shape[-1])
-
     def forward(self, X: torch.Tensor) -> torch.Tensor:
-        values = torch.stack(
-            [
-                acq(self._features(gp, X))
-                for acq, gp in zip(self.acquisitions, self.gps, strict=True)
-            ]
-        )
+        pairs = zip(self.acquisitions, self.blocks, strict=True)
+        values = torch.stack([acq(X[..., block]) for acq, block in pairs])
         return torch.logsumexp(values + self.log_weights.reshape(-1, *[1] * (values.dim() - 1)), 0)
 
     def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
         self.X_pending = X_pending
-        for acq, gp in zip(self.acquisitions, self.gps, strict=True):
-            acq.set_X_pending(None if X_pending is None else self._features(gp, X_pending))
+        for acq, block in zip(self.acquisitions, self.blocks, strict=True):
+            acq.set_X_pending(None if X_pending is None else X_pending[..., block])

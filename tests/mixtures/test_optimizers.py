@@ -130,8 +130,8 @@ def test_bo_proposals_do_not_depend_on_torch_global_rng() -> None:
 
 
 def test_mixture_acquisition_is_the_weighted_mean_of_the_members_ei() -> None:
-    """On raw weights, one member gives its log-EI bit for bit; two give log(sum_j w_j EI_j),
-    each member reading the candidates in its own features ('sqrt' and 'x+sqrt' here)."""
+    """One member gives its log-EI bit for bit; two give log(sum_j w_j EI_j), each member
+    reading its own block of features ('sqrt' and 'x+sqrt' here) of the same candidates."""
     import torch
 
     from mixtures.optimizers.bo import MixtureAcquisition
@@ -142,16 +142,16 @@ def test_mixture_acquisition_is_the_weighted_mean_of_the_members_ei() -> None:
     opt.tell(first, values(first))
     X, y = opt.observed_arrays()
     gps = [make_surrogate(n, random_state=0, max_iter=30).fit(X, y) for n in ("gp", "gp_hybrid")]
-    cand = torch.as_tensor(np.random.default_rng(0).dirichlet(np.ones(4), size=50)).unsqueeze(1)
+    cand = np.random.default_rng(0).dirichlet(np.ones(4), size=50)
+    feats = [torch.as_tensor(gp.feature_matrix(cand)).unsqueeze(1) for gp in gps]  # (50, 1, d_j)
     acqs = [opt._acquisition(gp) for gp in gps]
-    alone = [
-        a(torch.as_tensor(gp.feature_matrix(cand[:, 0].numpy())).unsqueeze(1))
-        for a, gp in zip(acqs, gps, strict=True)
-    ]
+    alone = [a(f) for a, f in zip(acqs, feats, strict=True)]
     assert not torch.allclose(alone[0], alone[1])  # the members differ, so the mean is a test
+    widths = [f.shape[-1] for f in feats]
+    assert widths == [4, 8]
     with torch.no_grad():
-        one = MixtureAcquisition(acqs[:1], gps[:1], [1.0])(cand)
-        two = MixtureAcquisition(acqs, gps, [0.25, 0.75])(cand)
+        one = MixtureAcquisition(acqs[:1], widths[:1], [1.0])(feats[0])
+        two = MixtureAcquisition(acqs, widths, [0.25, 0.75])(torch.cat(feats, dim=-1))
         expected = torch.log(0.25 * alone[0].exp() + 0.75 * alone[1].exp())
     assert torch.equal(one, alone[0].detach())
     torch.testing.assert_close(two, expected.detach())
