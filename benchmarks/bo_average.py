@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import os
 import sys
 from pathlib import Path
@@ -59,14 +58,22 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bo_linear import CHECK, DOMAINS9, case_row  # noqa: E402
+from benchmarks.bo_linear import (  # noqa: E402
+    CHECK,
+    DOMAINS9,
+    SOURCE_POOL,
+    case_row,
+    check_reproduces,
+    pool_tables,
+)
 from benchmarks.bo_linear import replay_variant as replay_linear_variant  # noqa: E402
 from benchmarks.replay_generality import cases as generality_cases  # noqa: E402
-from benchmarks.replay_generality import load_pool, target  # noqa: E402
+from benchmarks.replay_generality import target  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     header_md,
     load_results,
+    rows_by_case,
     run_cases_resumable,
     run_meta,
     write_md,
@@ -82,7 +89,6 @@ VARIANTS = {
 SINGLE = ("gp_hybrid", "hybrid_linear")
 FRESH2 = ROOT / "data" / "mixopt_heldout_dialogue_swarm" / "runs.parquet"
 HEADLINE_REPEATS = 20
-SOURCE_POOL = {"headline": "regmix768"}
 ROBUST = 1.25  # "within 1.25x of the better single GP"
 
 
@@ -93,8 +99,7 @@ def cases() -> list[tuple[str, str]]:
 
 @functools.cache
 def saved_linear() -> dict[tuple[str, str], dict[str, Any]]:
-    rows = json.loads((RESULTS / "bo_linear.json").read_text())["results"]
-    return {(r["pool"], r["target"]): r for r in rows}
+    return rows_by_case(RESULTS / "bo_linear.json")
 
 
 def replay_variant(
@@ -134,8 +139,15 @@ def runs(row: dict[str, Any], variant: str) -> float:
     return row["budget"] + 1 if med is None or med > row["budget"] else med
 
 
-def robust(row: dict[str, Any]) -> bool:
-    return runs(row, "gp_average") <= ROBUST * min(runs(row, v) for v in SINGLE)
+def robust(row: dict[str, Any], variant: str = "gp_average") -> bool:
+    """Whether ``variant``'s median is within ROBUST times the better single GP's."""
+    return runs(row, variant) <= ROBUST * min(runs(row, v) for v in SINGLE)
+
+
+def robust_md(rows: list[dict[str, Any]]) -> str:
+    counts = ", ".join(f"{v} {sum(robust(r, v) for r in rows)}" for v in VARIANTS)
+    head = f"Within {ROBUST}x of the better single GP's median, of all {len(rows)} targets"
+    return f"{head}: {counts}.\n"
 
 
 def table_md(rows: list[dict[str, Any]]) -> str:
@@ -206,26 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         meta, rows = load_results(args.out)
     else:
-        tables: dict[str, RunTable] = {}
-
-        def table(pool: str) -> RunTable:
-            if pool not in tables:
-                if pool == "fresh2":
-                    if not FRESH2.is_file():
-                        raise SystemExit(f"{FRESH2} does not exist (see this script's docstring)")
-                    tables[pool] = RunTable.read(FRESH2)
-                else:
-                    tables[pool] = load_pool(SOURCE_POOL.get(pool, pool), args.olmix)
-            return tables[pool]
-
-        pool, label = CHECK
-        expr, _ = target(table(pool), pool, label)
-        t = table(pool)
-        rerun = replay_variant(
-            f"check {pool} {label}", t.weights(), t.target(expr), t.domains, "hybrid_linear", args
-        )["per_repeat"]
-        if rerun != saved_linear()[CHECK]["hybrid_linear"]["per_repeat"]:
-            raise SystemExit(f"gp_hybrid_linear on {CHECK} no longer reproduces: {rerun}")
+        table = pool_tables({"fresh2": FRESH2}, args.olmix)
+        saved = saved_linear()[CHECK]["hybrid_linear"]["per_repeat"]
+        check_reproduces(table, "hybrid_linear", saved, args, VARIANTS)
         meta, rows = run_cases_resumable(
             args.out,
             cases(),
@@ -255,6 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         "6df202e^, not in this repository.\n\n"
         + summary_md(rows)
         + "\n\n"
+        + robust_md(rows)
+        + "\n"
         + rule_md
         + "\n"
         + table_md(rows)

@@ -39,10 +39,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import math
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     header_md,
     load_results,
+    rows_by_case,
     run_cases_resumable,
     run_meta,
     write_md,
@@ -88,8 +89,43 @@ def cases() -> list[tuple[str, str]]:
 
 @functools.cache
 def saved_generality() -> dict[tuple[str, str], dict[str, Any]]:
-    rows = json.loads((RESULTS / "replay_generality.json").read_text())["results"]
-    return {(r["pool"], r["target"]): r for r in rows}
+    return rows_by_case(RESULTS / "replay_generality.json")
+
+
+def pool_tables(local: dict[str, Path], olmix: Path | None) -> Callable[[str], RunTable]:
+    """A loader of the case sets' run tables, each read once: ``local`` ones from their files,
+    the others (RegMix's, Olmix's) by their public pool name."""
+    tables: dict[str, RunTable] = {}
+
+    def table(pool: str) -> RunTable:
+        if pool not in tables:
+            path = local.get(pool)
+            if path is not None and not path.is_file():
+                raise SystemExit(f"{path} does not exist (see this script's docstring)")
+            name = SOURCE_POOL.get(pool, pool)
+            tables[pool] = RunTable.read(path) if path else load_pool(name, olmix)
+        return tables[pool]
+
+    return table
+
+
+def check_reproduces(
+    table: Callable[[str], RunTable],
+    variant: str,
+    saved_runs: list,
+    a: argparse.Namespace,
+    variants: dict[str, dict[str, Any]] = VARIANTS,
+) -> None:
+    """Rerun ``variant`` on the CHECK case; stop unless it gives ``saved_runs``, repeat for
+    repeat (the saved figures a script reuses must still be what today's code gives)."""
+    pool, label = CHECK
+    t = table(pool)
+    expr, _ = target(t, pool, label)
+    rerun = replay_variant(
+        f"check {pool} {label}", t.weights(), t.target(expr), t.domains, variant, a, None, variants
+    )["per_repeat"]
+    if rerun != saved_runs:
+        raise SystemExit(f"{variant} on {CHECK} no longer reproduces its saved runs: {rerun}")
 
 
 def replay_variant(
@@ -219,29 +255,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         meta, rows = load_results(args.out)
     else:
-        tables: dict[str, RunTable] = {}
-
-        def table(pool: str) -> RunTable:
-            if pool not in tables:
-                path = LOCAL.get(pool)
-                if path is not None and not path.is_file():
-                    raise SystemExit(f"{path} does not exist (see this script's docstring)")
-                name = SOURCE_POOL.get(pool, pool)
-                tables[pool] = RunTable.read(path) if path else load_pool(name, args.olmix)
-            return tables[pool]
-
-        pool, label = CHECK
-        expr, _ = target(table(pool), pool, label)
-        rerun = replay_variant(
-            f"check {pool} {label}",
-            table(pool).weights(),
-            table(pool).target(expr),
-            table(pool).domains,
-            "gp_hybrid",
-            args,
-        )["per_repeat"]
-        if rerun != saved_generality()[CHECK]["bo"]["per_repeat"]:
-            raise SystemExit(f"gp_hybrid on {CHECK} no longer reproduces its saved runs: {rerun}")
+        table = pool_tables(LOCAL, args.olmix)
+        check_reproduces(table, "gp_hybrid", saved_generality()[CHECK]["bo"]["per_repeat"], args)
         meta, rows = run_cases_resumable(
             args.out,
             cases(),

@@ -85,6 +85,11 @@ def load_results(out: Path) -> tuple[dict[str, Any], Any]:
     return saved["meta"], saved["results"]
 
 
+def rows_by_case(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    """The result rows of a saved benchmark file, keyed by ``(pool, target)``."""
+    return {(r["pool"], r["target"]): r for r in load_results(out)[1]}
+
+
 def run_cases_resumable(
     out: Path,
     cases: list[tuple[str, str]],
