@@ -54,6 +54,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
     header_md,
     load_results,
+    rows_by_case,
     run_cases_resumable,
     run_meta,
     write_md,
@@ -154,8 +155,7 @@ def main(argv: list[str] | None = None) -> int:
         meta, rows = load_results(args.out)
     else:
         table, earlier = load_pool(POOL, args.olmix), load_pool(EARLIER, args.olmix)
-        _, cold_rows = load_results(COLD)
-        cold = {(r["pool"], r["target"]): r for r in cold_rows}
+        cold = rows_by_case(COLD)
 
         def run(pool: str, label: str) -> dict[str, Any]:
             return run_case(

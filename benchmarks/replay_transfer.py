@@ -58,6 +58,7 @@ from benchmarks.surrogate_fit import (  # noqa: E402
     header_md,
     load,
     load_results,
+    rows_by_case,
     run_cases_resumable,
     run_meta,
     write_md,
@@ -315,8 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.render_only:
         meta, rows = load_results(args.out)
     else:
-        _, cold_rows = load_results(COLD)
-        cold = {(r["pool"], r["target"]): r for r in cold_rows}
+        cold = rows_by_case(COLD)
         cheap = load(*CHEAP_FILES)
         tables: dict[str, RunTable] = {}
 
