@@ -87,6 +87,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=SURROGATE_NAMES,
         help=f"surrogate fitted on --low-fidelity (default {DEFAULT_SURROGATE})",
     )
+    rp.add_argument(
+        "--kernel-from",
+        type=Path,
+        metavar="RUNS3",
+        help="bo only: a run table of earlier runs over the same domains (an earlier swarm, or "
+        "this one's other evaluations); the GP's kernel and noise are fitted on it once and "
+        "kept, instead of being fitted to the search's few runs (use with --surrogate gp_hybrid)",
+    )
+    rp.add_argument(
+        "--kernel-target",
+        metavar="EXPR",
+        help="the metric or expression of --kernel-from's runs the kernel is fitted on "
+        "(default: --target), in the same direction as --target",
+    )
+    rp.add_argument(
+        "--kernel-domains",
+        action="append",
+        default=[],
+        metavar="PATTERN=NAME",
+        help="map --kernel-from's domains onto RUNS' domains, as --low-fidelity-domains does",
+    )
     rp.add_argument("--top-fraction", type=float, default=0.01)
     rp.add_argument("--png", type=Path, help="regret plot (default: the --json path, .png)")
     rp.set_defaults(func=bench_replay)
@@ -188,6 +209,12 @@ def bench_replay(args: argparse.Namespace) -> int:
         if args.optimizer != "bo":
             raise ConfigError("--low-fidelity applies to --optimizer bo only")
         params["low_fidelity"] = _low_fidelity(args, table.domains)
+    if args.kernel_from is None and (args.kernel_domains or args.kernel_target):
+        raise ConfigError("--kernel-domains and --kernel-target need --kernel-from EARLIER_RUNS")
+    if args.kernel_from is not None:
+        if args.optimizer != "bo":
+            raise ConfigError("--kernel-from applies to --optimizer bo only")
+        params["kernel_from"] = _kernel_from(args, table.domains)
     batch = _batch(args.batch)
     result = replay(
         X,
@@ -209,6 +236,13 @@ def bench_replay(args: argparse.Namespace) -> int:
             "runs_file": str(args.low_fidelity),
             "surrogate": args.low_fidelity_surrogate,
             "domains": list(args.low_fidelity_domains),
+        }
+    if args.kernel_from is not None:  # nor is the fitted kernel
+        result["params"]["kernel_from"] = {
+            "runs_file": str(args.kernel_from),
+            "target": args.kernel_target or args.target,
+            "surrogate": params["kernel_from"].surrogate,
+            "domains": list(args.kernel_domains),
         }
     _write_json(args.json, result)
     png = plot_regret(result, args.png or args.json.with_suffix(".png"))
@@ -245,25 +279,11 @@ def _low_fidelity(args: argparse.Namespace, domains: tuple[str, ...]) -> Any:
     """The ``LowFidelityPrior`` fitted on ``--low-fidelity``'s runs (same domains, target)."""
     import time
 
-    from mixtures.runtable import RunTable, domain_map
     from mixtures.surrogates.transfer import LowFidelityPrior
 
-    cheap = RunTable.read(args.low_fidelity)
-    if args.low_fidelity_domains:
-        rules = []
-        for text in args.low_fidelity_domains:
-            pattern, sep, name = text.partition("=")
-            if not sep or not pattern or not name:
-                raise ConfigError(f"--low-fidelity-domains takes PATTERN=NAME, got {text!r}")
-            rules.append((pattern, name))
-        X = cheap.weights() @ domain_map(cheap.domains, domains, rules)
-    elif cheap.domains != domains:
-        raise DataError(
-            f"--low-fidelity table {args.low_fidelity} is over domains {list(cheap.domains)}, "
-            f"{args.runs} over {list(domains)}; map them with --low-fidelity-domains"
-        )
-    else:
-        X = cheap.weights(domains)
+    cheap, X = _earlier_runs(
+        args.low_fidelity, "--low-fidelity", args.low_fidelity_domains, args.runs, domains
+    )
     start = time.perf_counter()
     prior = LowFidelityPrior(args.low_fidelity_surrogate, random_state=args.seed)
     prior.fit(X, cheap.target(args.target), domains=domains)
@@ -272,6 +292,54 @@ def _low_fidelity(args: argparse.Namespace, domains: tuple[str, ...]) -> Any:
         f"{args.low_fidelity} in {time.perf_counter() - start:.1f} s"
     )
     return prior
+
+
+def _kernel_from(args: argparse.Namespace, domains: tuple[str, ...]) -> Any:
+    """The ``TransferredKernel`` of BO's GP fitted on ``--kernel-from``'s runs, on the scale BO
+    models (``--kernel-target`` negated with ``--maximize``)."""
+    import time
+
+    from mixtures.names import DEFAULT_BO_SURROGATE
+    from mixtures.surrogates.transfer import TransferredKernel
+
+    earlier, X = _earlier_runs(
+        args.kernel_from, "--kernel-from", args.kernel_domains, args.runs, domains
+    )
+    expr = args.kernel_target or args.target
+    y = earlier.target(expr)
+    surrogate = args.surrogate or DEFAULT_BO_SURROGATE
+    start = time.perf_counter()
+    kernel = TransferredKernel(surrogate, random_state=args.seed)
+    kernel.fit(X, -y if args.maximize else y, domains=domains)
+    print(
+        f"transferred kernel: {surrogate} fitted on {len(earlier)} runs of {args.kernel_from} "
+        f"({expr}) in {time.perf_counter() - start:.1f} s"
+    )
+    return kernel
+
+
+def _earlier_runs(
+    path: Path, flag: str, mapping: list[str], runs: Path, domains: tuple[str, ...]
+) -> tuple[Any, np.ndarray]:
+    """The run table at ``path`` and its weights over ``domains``: in the same order, or mapped
+    by ``mapping``'s PATTERN=NAME rules (``flag``-domains)."""
+    from mixtures.runtable import RunTable, domain_map
+
+    earlier = RunTable.read(path)
+    if mapping:
+        rules = []
+        for text in mapping:
+            pattern, sep, name = text.partition("=")
+            if not sep or not pattern or not name:
+                raise ConfigError(f"{flag}-domains takes PATTERN=NAME, got {text!r}")
+            rules.append((pattern, name))
+        return earlier, earlier.weights() @ domain_map(earlier.domains, domains, rules)
+    if earlier.domains != domains:
+        raise DataError(
+            f"{flag} table {path} is over domains {list(earlier.domains)}, {runs} over "
+            f"{list(domains)}; map them with {flag}-domains"
+        )
+    return earlier, earlier.weights(domains)
 
 
 def _sizes(text: str) -> list[int]:

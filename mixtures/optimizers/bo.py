@@ -10,7 +10,10 @@ mode uses the unused pool members as the candidate set, so nothing is proposed t
 
 With ``low_fidelity`` (a ``LowFidelityPrior`` fitted on cheaper runs, e.g. a 1M-parameter
 swarm when the target is a 1B run) the GP gets the cheap surrogate's prediction as an input, and
-the first ``n_init`` runs are the candidates it ranks best instead of random draws.
+the first ``n_init`` runs are the candidates it ranks best instead of random draws. With
+``kernel_from`` (a ``TransferredKernel`` fitted on earlier runs over the same domains) the GP
+keeps that kernel's hyper-parameters instead of fitting them to the few runs of the search; the
+first runs stay random.
 
 The surrogate may also be an ensemble of GPs (``gp_average``): its posterior is then the
 weighted mixture of the members' posteriors, and since expected improvement is linear in the
@@ -40,7 +43,11 @@ from mixtures.optimizers.base import Optimizer
 from mixtures.sampling import project_to_bounds, sample_mixtures
 from mixtures.surrogates import EnsembleSurrogate, GPSurrogate, Surrogate, make_surrogate
 from mixtures.surrogates.gp import torch_threads
-from mixtures.surrogates.transfer import LowFidelityPrior, check_low_fidelity
+from mixtures.surrogates.transfer import (
+    LowFidelityPrior,
+    TransferredKernel,
+    check_low_fidelity,
+)
 
 
 class BOOptimizer(Optimizer):
@@ -69,6 +76,7 @@ class BOOptimizer(Optimizer):
         maximize: bool = False,
         n_init: int | None = None,
         low_fidelity: LowFidelityPrior | None = None,
+        kernel_from: TransferredKernel | None = None,
         n_candidates: int = 5_000,
         n_best: int = 5,
         n_local: int = 200,
@@ -92,7 +100,20 @@ class BOOptimizer(Optimizer):
                     f"bo with a low-fidelity prior needs a single GP surrogate, got {surrogate!r}"
                 )
             check_low_fidelity(low_fidelity, self.domains)
+        if kernel_from is not None:
+            if not isinstance(model, GPSurrogate):
+                raise ConfigError(
+                    f"bo with a transferred kernel needs a single GP surrogate, got {surrogate!r}"
+                )
+            if low_fidelity is not None:
+                raise ConfigError("bo takes a low-fidelity prior or a transferred kernel, not both")
+            if not isinstance(kernel_from, TransferredKernel):
+                raise ConfigError(
+                    f"kernel_from must be a TransferredKernel, got {type(kernel_from).__name__}"
+                )
+            kernel_from.check_usable(model.kernel, model.features, self.domains)
         self.low_fidelity = low_fidelity
+        self.kernel_from = kernel_from
         if n_init is None:
             n_init = 4 if low_fidelity is None else 2
         if n_init < 2:
@@ -116,6 +137,8 @@ class BOOptimizer(Optimizer):
         params = dict(self.surrogate_params)
         if self.low_fidelity is not None:
             params["low_fidelity"] = self.low_fidelity
+        if self.kernel_from is not None:
+            params["kernel_from"] = self.kernel_from
         model = make_surrogate(self.surrogate, random_state=self.seed, **params)
         return model.fit(X, self._signed(y))
 

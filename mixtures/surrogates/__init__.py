@@ -18,6 +18,8 @@
 
 ``transfer.LowFidelityPrior`` fits one of these on cheaper runs (smaller models, fewer tokens);
 a GP given it (``low_fidelity=``) takes its prediction as one more input.
+``transfer.TransferredKernel`` fits a GP preset on earlier runs and keeps its kernel and noise;
+a GP of that preset given it (``kernel_from=``) uses them instead of fitting its own.
 """
 
 from __future__ import annotations

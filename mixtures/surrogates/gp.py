@@ -13,6 +13,10 @@ extrapolates "more of domain j helps" where an RBF alone reverts to the mean: th
 ``low_fidelity`` (a fitted ``LowFidelityPrior``, see ``transfer``) adds the cheap runs'
 surrogate's prediction as one more input, with a scaled linear kernel of its own added to the
 mixture kernel.
+
+``kernel_from`` (a fitted ``TransferredKernel``, see ``transfer``) fixes the kernel's and the
+noise's hyper-parameters to those fitted on earlier runs: the GP only conditions on its data
+(standardized as usual), with no marginal-likelihood fit.
 """
 
 from __future__ import annotations
@@ -34,7 +38,12 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from mixtures.errors import ConfigError
 from mixtures.surrogates.base import Features, Surrogate, featurize
-from mixtures.surrogates.transfer import LowFidelityPrior, check_low_fidelity
+from mixtures.surrogates.transfer import (
+    KERNEL_STATE_PREFIXES,
+    LowFidelityPrior,
+    TransferredKernel,
+    check_low_fidelity,
+)
 
 #: Kernels ``GPSurrogate`` accepts.
 KERNELS = ("rbf", "matern", "linear+rbf", "hybrid", "hybrid_linear")
@@ -68,6 +77,7 @@ class GPSurrogate(Surrogate):
     ``random_state`` seeds the (rare) random restarts of the hyper-parameter
     fit inside a forked torch RNG, so global torch state is untouched.
     ``low_fidelity``: a fitted ``LowFidelityPrior`` over the same domains, or None (module doc).
+    ``kernel_from``: a fitted ``TransferredKernel`` of the same kernel and features, or None.
     """
 
     has_std = True
@@ -81,6 +91,7 @@ class GPSurrogate(Surrogate):
         features: Features = "sqrt",
         log_target: bool | Literal["auto"] = "auto",
         low_fidelity: LowFidelityPrior | None = None,
+        kernel_from: TransferredKernel | None = None,
         random_state: int | None = None,
     ) -> None:
         covar_module(kernel, 2)  # an unknown kernel fails here, not at fit
@@ -88,12 +99,18 @@ class GPSurrogate(Surrogate):
             raise ConfigError(
                 f"the {kernel} GP kernel needs features 'x+sqrt' (w and sqrt(w)), got {features!r}"
             )
+        if kernel_from is not None and low_fidelity is not None:
+            raise ConfigError(
+                "a GP takes a low-fidelity prior or a transferred kernel, not both: the prior "
+                "adds an input the transferred kernel has no hyper-parameters for"
+            )
         self.kernel = kernel
         self.max_iter = max_iter
         self.threads = threads
         self.features = features
         self.log_target = log_target
         self.low_fidelity = low_fidelity
+        self.kernel_from = kernel_from
         self.random_state = random_state
 
     def feature_matrix(self, X: np.ndarray) -> np.ndarray:
@@ -126,10 +143,28 @@ class GPSurrogate(Surrogate):
             model = SingleTaskGP(
                 train_x, train_y, covar_module=covar, outcome_transform=Standardize(m=1)
             )
-            mll = ExactMarginalLogLikelihood(model.likelihood, model)
-            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.max_iter}})
+            if self.kernel_from is not None:
+                self._load_kernel(model, F.shape[1])
+            else:
+                mll = ExactMarginalLogLikelihood(model.likelihood, model)
+                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.max_iter}})
         model.eval()
         self.model_ = model
+
+    def _load_kernel(self, model: SingleTaskGP, d: int) -> None:
+        """Set ``model``'s kernel and noise to ``kernel_from``'s (checked to fit this GP)."""
+        kf = self.kernel_from
+        if not isinstance(kf, TransferredKernel):
+            raise ConfigError(f"kernel_from must be a TransferredKernel, got {type(kf).__name__}")
+        n_domains = d // 2 if self.features == "x+sqrt" else d
+        kf.check_usable(self.kernel, self.features, n_domains)
+        own = {k for k in model.state_dict() if k.startswith(KERNEL_STATE_PREFIXES)}
+        lacking, unexpected = sorted(own - set(kf.state_)), sorted(set(kf.state_) - own)
+        if lacking or unexpected:  # cannot happen for a state of the same kernel and features
+            raise ConfigError(
+                f"kernel_from does not fit this GP: missing {lacking}, unexpected {unexpected}"
+            )
+        model.load_state_dict(kf.state_, strict=False)
 
     def _predict(self, F: np.ndarray, return_std: bool) -> tuple[np.ndarray, np.ndarray | None]:
         x = torch.as_tensor(F, dtype=torch.float64)

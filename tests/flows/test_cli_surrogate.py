@@ -107,6 +107,36 @@ def test_replay_with_a_low_fidelity_prior(tables, tmp_path, capsys) -> None:
     assert "need --low-fidelity CHEAP_RUNS" in capsys.readouterr().err
 
 
+def test_replay_with_a_transferred_kernel(tables, tmp_path, capsys) -> None:
+    """The 20-run slice's GitHub losses give the GP's kernel; the 60-run slice is the pool."""
+    pool, earlier = tables
+    out = tmp_path / "kernel.json"
+    argv = ["bench", "replay", str(pool), "--target", PILE_CC, "--budget", "20", "--repeats",
+            "2", "--top-fraction", "0.05", "--surrogate", "gp_hybrid", "--kernel-from",
+            str(earlier), "--kernel-target", "metric/the_pile_github_val_loss", "--workers", "1",
+            "--json", str(out)]  # fmt: skip
+    assert _main(argv) == 0
+    data = json.loads(out.read_text())
+    assert data["params"]["kernel_from"] == {
+        "runs_file": str(earlier),
+        "target": "metric/the_pile_github_val_loss",
+        "surrogate": "gp_hybrid",
+        "domains": [],
+    }
+    assert data["random_start"] == 4 and data["top_runs"] == 3
+    for r in data["per_repeat"]:
+        assert len(set(r["order"])) == len(r["order"])
+    printed = capsys.readouterr().out
+    assert f"transferred kernel: gp_hybrid fitted on 20 runs of {earlier}" in printed
+    assert _main([*argv, "--optimizer", "regmix"]) == 2
+    assert "--kernel-from applies to --optimizer bo only" in capsys.readouterr().err
+    alone = argv[: argv.index("--kernel-from")] + argv[argv.index("--kernel-from") + 2 :]
+    assert _main(alone) == 2  # --kernel-target without the earlier runs
+    assert "need --kernel-from EARLIER_RUNS" in capsys.readouterr().err
+    assert _main([*argv, "--surrogate", "gp_average"]) == 2
+    assert "single GP surrogate (e.g. 'gp_hybrid'), got 'gp_average'" in capsys.readouterr().err
+
+
 def test_replay_maps_an_earlier_swarms_domains(tables, tmp_path, capsys) -> None:
     """The cheap runs over renamed domains: --low-fidelity-domains maps them, or it fails."""
     cheap, pool = tables
