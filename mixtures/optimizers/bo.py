@@ -46,6 +46,7 @@ from mixtures.surrogates.gp import torch_threads
 from mixtures.surrogates.transfer import (
     LowFidelityPrior,
     TransferredKernel,
+    check_kernel_from,
     check_low_fidelity,
 )
 
@@ -94,26 +95,19 @@ class BOOptimizer(Optimizer):
                 f"bo needs a GP surrogate (e.g. 'gp') or an ensemble of GPs (e.g. 'gp_average'), "
                 f"got {surrogate!r}"
             )
-        if low_fidelity is not None:
-            if not isinstance(model, GPSurrogate):
-                raise ConfigError(
-                    f"bo with a low-fidelity prior needs a single GP surrogate, got {surrogate!r}"
-                )
-            check_low_fidelity(low_fidelity, self.domains)
-        if kernel_from is not None:
-            if not isinstance(model, GPSurrogate):
-                raise ConfigError(
-                    f"bo with a transferred kernel needs a single GP surrogate, got {surrogate!r}"
-                )
-            if low_fidelity is not None:
-                raise ConfigError("bo takes a low-fidelity prior or a transferred kernel, not both")
-            if not isinstance(kernel_from, TransferredKernel):
-                raise ConfigError(
-                    f"kernel_from must be a TransferredKernel, got {type(kernel_from).__name__}"
-                )
-            kernel_from.check_usable(model.kernel, model.features, self.domains)
+        for given, what in (
+            (low_fidelity, "a low-fidelity prior"),
+            (kernel_from, "a transferred kernel"),
+        ):
+            if given is not None and not isinstance(model, GPSurrogate):
+                raise ConfigError(f"bo with {what} needs a single GP surrogate, got {surrogate!r}")
         self.low_fidelity = low_fidelity
         self.kernel_from = kernel_from
+        make_surrogate(surrogate, **self._gp_params())  # the GP refuses a prior and a kernel
+        if low_fidelity is not None:
+            check_low_fidelity(low_fidelity, self.domains)
+        if kernel_from is not None:
+            check_kernel_from(kernel_from, model.kernel, model.features, self.domains)
         if n_init is None:
             n_init = 4 if low_fidelity is None else 2
         if n_init < 2:
@@ -134,13 +128,13 @@ class BOOptimizer(Optimizer):
     def fit_surrogate(self) -> Surrogate:
         """The GP (or ensemble of GPs) fitted on all observations (on the minimized scale)."""
         X, y = self.observed_arrays()
-        params = dict(self.surrogate_params)
-        if self.low_fidelity is not None:
-            params["low_fidelity"] = self.low_fidelity
-        if self.kernel_from is not None:
-            params["kernel_from"] = self.kernel_from
-        model = make_surrogate(self.surrogate, random_state=self.seed, **params)
+        model = make_surrogate(self.surrogate, random_state=self.seed, **self._gp_params())
         return model.fit(X, self._signed(y))
+
+    def _gp_params(self) -> dict[str, Any]:
+        """``surrogate_params`` plus the low-fidelity prior or transferred kernel, if given."""
+        extra = {"low_fidelity": self.low_fidelity, "kernel_from": self.kernel_from}
+        return {**self.surrogate_params, **{k: v for k, v in extra.items() if v is not None}}
 
     def _candidates(self, n: int) -> np.ndarray:
         draws = sample_mixtures(

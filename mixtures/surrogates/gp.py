@@ -39,9 +39,9 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from mixtures.errors import ConfigError
 from mixtures.surrogates.base import Features, Surrogate, featurize
 from mixtures.surrogates.transfer import (
-    KERNEL_STATE_PREFIXES,
     LowFidelityPrior,
     TransferredKernel,
+    check_kernel_from,
     check_low_fidelity,
 )
 
@@ -144,27 +144,18 @@ class GPSurrogate(Surrogate):
                 train_x, train_y, covar_module=covar, outcome_transform=Standardize(m=1)
             )
             if self.kernel_from is not None:
-                self._load_kernel(model, F.shape[1])
+                self._load_kernel(model)
             else:
                 mll = ExactMarginalLogLikelihood(model.likelihood, model)
                 fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.max_iter}})
         model.eval()
         self.model_ = model
 
-    def _load_kernel(self, model: SingleTaskGP, d: int) -> None:
-        """Set ``model``'s kernel and noise to ``kernel_from``'s (checked to fit this GP)."""
-        kf = self.kernel_from
-        if not isinstance(kf, TransferredKernel):
-            raise ConfigError(f"kernel_from must be a TransferredKernel, got {type(kf).__name__}")
-        n_domains = d // 2 if self.features == "x+sqrt" else d
-        kf.check_usable(self.kernel, self.features, n_domains)
-        own = {k for k in model.state_dict() if k.startswith(KERNEL_STATE_PREFIXES)}
-        lacking, unexpected = sorted(own - set(kf.state_)), sorted(set(kf.state_) - own)
-        if lacking or unexpected:  # cannot happen for a state of the same kernel and features
-            raise ConfigError(
-                f"kernel_from does not fit this GP: missing {lacking}, unexpected {unexpected}"
-            )
-        model.load_state_dict(kf.state_, strict=False)
+    def _load_kernel(self, model: SingleTaskGP) -> None:
+        """Set ``model``'s kernel and noise to ``kernel_from``'s, checked to fit this GP (a state
+        of the same kernel and features has exactly the model's keys: loading is strict)."""
+        kf = check_kernel_from(self.kernel_from, self.kernel, self.features, self.n_features_in_)
+        model.load_state_dict({**model.state_dict(), **kf.state_})
 
     def _predict(self, F: np.ndarray, return_std: bool) -> tuple[np.ndarray, np.ndarray | None]:
         x = torch.as_tensor(F, dtype=torch.float64)

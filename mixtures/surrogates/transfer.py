@@ -125,6 +125,19 @@ class LowFidelityPrior:
 KERNEL_STATE_PREFIXES = ("covar_module.", "likelihood.")
 
 
+def check_kernel_from(
+    kernel_from: object, kernel: str, features: str, domains: Sequence[str] | int
+) -> TransferredKernel:
+    """``kernel_from`` if it is a fitted ``TransferredKernel`` for a GP with this ``kernel`` and
+    ``features`` over ``domains``; else ConfigError naming the problem."""
+    if not isinstance(kernel_from, TransferredKernel):
+        raise ConfigError(
+            f"kernel_from must be a TransferredKernel, got {type(kernel_from).__name__}"
+        )
+    kernel_from.check_usable(kernel, features, domains)
+    return kernel_from
+
+
 class TransferredKernel:
     """A GP preset's kernel and noise fitted on earlier runs, for GPs fitted on few runs.
 
@@ -159,7 +172,7 @@ class TransferredKernel:
             k: v.detach().clone() for k, v in state.items() if k.startswith(KERNEL_STATE_PREFIXES)
         }
         self.kernel_, self.features_ = model.kernel, model.features
-        self.n_features_in_, self.n_runs_ = arr.shape[1], arr.shape[0]
+        self.n_features_in_ = arr.shape[1]
         self.domains_ = None if domains is None else tuple(domains)
         return self
 
