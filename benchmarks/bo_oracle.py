@@ -28,6 +28,9 @@ what an earlier swarm evaluated on other tasks, over the same domains, would giv
 before its results: kernel transfer is worth building only if ``transfer_gp_hybrid`` needs no
 more runs than the learned ``gp_hybrid`` on all three targets of the 64-domain swarm and at
 most 10 on at least two of them; otherwise the oracle's gain came from the target's own values.
+Since that step was built into mixopt, both columns use the library's ``TransferredKernel`` (the
+GP preset's own fit on the whole pool, its kernel and noise kept, the target standardized on the
+runs so far); the first run used a hand-written equivalent here (e262907).
 
 Cases: Olmix's 64-domain swarm (``full_recomputation``) and ``dclm`` (24 domains), the mean of
 each task family's bits-per-byte metrics (MMLU, code, math), and RegMix's 768-run pool on
@@ -63,8 +66,10 @@ from benchmarks.bo_linear import (  # noqa: E402
     SOURCE_POOL,
     case_row,
     pool_tables,
+    saving,
 )
-from benchmarks.replay_generality import FAMILIES, replay_budget, target  # noqa: E402
+from benchmarks.kernel_transfer import expressions  # noqa: E402
+from benchmarks.replay_generality import replay_budget  # noqa: E402
 from benchmarks.replay_public import replay_figures  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
@@ -79,6 +84,7 @@ from mixtures.optimizers.bo import BOOptimizer  # noqa: E402
 from mixtures.surrogates import make_surrogate  # noqa: E402
 from mixtures.surrogates.base import TargetTransform  # noqa: E402
 from mixtures.surrogates.gp import GPSurrogate, torch_threads  # noqa: E402
+from mixtures.surrogates.transfer import TransferredKernel  # noqa: E402
 
 #: oracle variant -> the GP preset whose kernel and features it uses; its learned-GP reference
 #: is bo_linear.json's column of the same preset
@@ -98,15 +104,16 @@ def learned() -> dict[tuple[str, str], dict[str, Any]]:
 
 class OracleGP(GPSurrogate):
     """A GP with fixed hyper-parameters: ``state`` (a fitted SingleTaskGP's state dict, no
-    outcome transform) on the target standardized as ``(z - mu) / sd``; fitting only conditions
-    on the data."""
+    outcome transform) on the target standardized as ``(z - mu) / sd`` with the whole pool's
+    ``mu`` and ``sd``; fitting only conditions on the data. (The kernel-only columns use the
+    library's ``TransferredKernel``, which standardizes on the data instead.)"""
 
     def __init__(
         self,
         *,
         state: dict,
-        mu: float | None,
-        sd: float | None,
+        mu: float,
+        sd: float,
         kernel: Any,
         features: Any,
         log_target: Any,
@@ -123,21 +130,16 @@ class OracleGP(GPSurrogate):
         self.state, self.mu, self.sd = state, mu, sd
 
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
-        if self.mu is None:  # standardize on the data, as Standardize does; kernel only
-            self.loc_, self.scale_ = float(z.mean()), float(z.std(ddof=1)) or 1.0
-            state = {k: v for k, v in self.state.items() if not k.startswith("mean_module.")}
-        else:
-            self.loc_, self.scale_, state = self.mu, self.sd, self.state
         x = torch.as_tensor(F, dtype=torch.float64)
-        zs = torch.as_tensor((z - self.loc_) / self.scale_, dtype=torch.float64).unsqueeze(-1)
+        zs = torch.as_tensor((z - self.mu) / self.sd, dtype=torch.float64).unsqueeze(-1)
         model = SingleTaskGP(x, zs, covar_module=self.covar(F.shape[1]), outcome_transform=None)
-        model.load_state_dict(state, strict=self.mu is not None)
+        model.load_state_dict(self.state)
         model.eval()
         self.model_ = model
 
     def _predict(self, F: np.ndarray, return_std: bool) -> tuple[np.ndarray, np.ndarray | None]:
         mean, std = super()._predict(F, return_std)
-        return mean * self.scale_ + self.loc_, None if std is None else std * self.scale_
+        return mean * self.sd + self.mu, None if std is None else std * self.sd
 
 
 def oracle_params(X: np.ndarray, y: np.ndarray, preset: str) -> dict[str, Any]:
@@ -178,55 +180,38 @@ class OracleBO(BOOptimizer):
 
 
 def run_case(table: Any, pool: str, label: str, a: argparse.Namespace) -> dict[str, Any]:
-    expr, n_metrics = target(table, SOURCE_POOL.get(pool, pool), label)
+    expr, n_metrics, other, n_other = expressions(table, SOURCE_POOL.get(pool, pool), label)
     X, y = table.weights(), table.target(expr)
     set_name = "headline" if pool == "headline" else "olmix"
     row = case_row(set_name, pool, label, n_metrics, y, len(table.domains))
     repeats = HEADLINE_REPEATS if pool == "headline" else a.repeats
 
-    def oracle_replay(column: str, preset: str, oracle: dict[str, Any]) -> dict[str, Any]:
+    def bo_replay(column: str, optimizer: Any, params: dict[str, Any]) -> dict[str, Any]:
         return replay_figures(
             f"{pool} {label} {column}",
             X,
             y,
             domains=table.domains,
-            optimizer=OracleBO,
+            optimizer=optimizer,
             budget=replay_budget(len(y)),
             repeats=repeats,
             seed=a.seed,
             batch=1,
-            optimizer_params={"surrogate": preset, "oracle": oracle},
+            optimizer_params=params,
             workers=a.workers,
         )
 
     for variant, preset in VARIANTS.items():
         ref = learned()[(pool, label)][variant]
         row[variant] = dict(ref, source="bo_linear.json")
-        row[f"oracle_{variant}"] = oracle_replay(
-            f"oracle_{variant}", preset, oracle_params(X, y, preset)
-        )
-    kernel_only = {**oracle_params(X, y, "gp_hybrid"), "mu": None, "sd": None}
-    row["kernel_gp_hybrid"] = oracle_replay("kernel_gp_hybrid", "gp_hybrid", kernel_only)
-    other, n_other = other_target(table, pool, label)
+        oracle = {"surrogate": preset, "oracle": oracle_params(X, y, preset)}
+        row[f"oracle_{variant}"] = bo_replay(f"oracle_{variant}", OracleBO, oracle)
     row["other_metrics"] = n_other
-    y_other = table.target(other)
-    transfer = {**oracle_params(X, y_other, "gp_hybrid"), "mu": None, "sd": None}
-    row["transfer_gp_hybrid"] = oracle_replay("transfer_gp_hybrid", "gp_hybrid", transfer)
+    for column, values in (("kernel_gp_hybrid", y), ("transfer_gp_hybrid", table.target(other))):
+        kernel = TransferredKernel("gp_hybrid", random_state=a.seed).fit(X, values, table.domains)
+        params = {"surrogate": "gp_hybrid", "kernel_from": kernel}
+        row[column] = bo_replay(column, "bo", params)
     return row
-
-
-def other_target(table: Any, pool: str, label: str) -> tuple[str, int]:
-    """The expression of the pool's *other* evaluations (see the docstring) and their count."""
-    if pool == "headline":
-        names = [m for m in table.metrics if m != f"metric/the_pile_{label}_val_loss"]
-    else:
-        names = [m for m in table.metrics if not any(f(m) for f in FAMILIES.values())]
-    return "mean(" + ", ".join(names) + ")", len(names)
-
-
-def saving(row: dict[str, Any], column: str) -> float | None:
-    med = row[column]["median"]
-    return None if med is None or med > row["budget"] else row["random_mean"] / med
 
 
 def table_md(rows: list[dict[str, Any]]) -> str:
