@@ -68,6 +68,7 @@ from benchmarks.bo_linear import (  # noqa: E402
     pool_tables,
 )
 from benchmarks.bo_linear import replay_variant as replay_linear_variant  # noqa: E402
+from benchmarks.bo_linear import saving as linear_saving  # noqa: E402
 from benchmarks.replay_generality import cases as generality_cases  # noqa: E402
 from benchmarks.replay_generality import target  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
@@ -130,8 +131,7 @@ def run_case(table: RunTable, pool: str, label: str, a: argparse.Namespace) -> d
 
 def saving(row: dict[str, Any], variant: str) -> float:
     """Random's expected runs / the variant's median (0 when the median is past the budget)."""
-    med = row[variant]["median"]
-    return 0.0 if med is None or med > row["budget"] else row["random_mean"] / med
+    return linear_saving(row, variant) or 0.0
 
 
 def runs(row: dict[str, Any], variant: str) -> float:

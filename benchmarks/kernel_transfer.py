@@ -47,6 +47,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.bo_average import saving  # noqa: E402
 from benchmarks.bo_linear import case_row, pool_tables  # noqa: E402
 from benchmarks.replay_generality import (  # noqa: E402
     FAMILIES,
@@ -144,11 +145,6 @@ def runs(row: dict[str, Any], column: str) -> float:
     """The column's median runs to the top, a miss counted as budget + 1."""
     med = row[column]["median"]
     return row["budget"] + 1 if med is None else med
-
-
-def saving(row: dict[str, Any], column: str) -> float:
-    med = row[column]["median"]
-    return 0.0 if med is None or med > row["budget"] else row["random_mean"] / med
 
 
 def compare(rows: list[dict[str, Any]], a: str, b: str) -> tuple[int, int]:
