@@ -38,7 +38,7 @@ Pile-CC (issue 3's headline, 20 repeats). Both GPs, the same seeds, budget and r
 benchmarks/bo_linear.py, whose saved runs are the learned-GP reference: the 4 random runs of
 every repeat are the same draws.
 
-    .venv/bin/python benchmarks/bo_oracle.py --olmix /tmp/olmix    # about 15 minutes
+    .venv/bin/python benchmarks/bo_oracle.py --olmix /tmp/olmix    # about 8 minutes
 
 Writes benchmarks/results/bo_oracle.json and .md.
 """
