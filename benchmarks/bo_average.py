@@ -49,7 +49,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -73,6 +72,7 @@ from benchmarks.replay_generality import cases as generality_cases  # noqa: E402
 from benchmarks.replay_generality import target  # noqa: E402
 from benchmarks.surrogate_fit import (  # noqa: E402
     RESULTS,
+    case_args,
     header_md,
     load_results,
     rows_by_case,
@@ -207,15 +207,7 @@ def verdict(rows: list[dict[str, Any]]) -> dict[str, bool]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--olmix", type=Path, help="folder with Olmix's swarm CSVs")
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
-    p.add_argument("--out", type=Path, default=RESULTS / "bo_average.json")
-    p.add_argument("--fresh", action="store_true", help="ignore results already in --out")
-    p.add_argument("--render-only", action="store_true", help="rewrite the .md from the JSON")
-    args = p.parse_args(argv)
+    args = case_args(__doc__, "bo_average", argv)
     if args.render_only:
         meta, rows = load_results(args.out)
     else:

@@ -90,6 +90,21 @@ def rows_by_case(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
     return {(r["pool"], r["target"]): r for r in load_results(out)[1]}
 
 
+def case_args(doc: str, name: str, argv: list[str] | None) -> argparse.Namespace:
+    """The options of a resumable (pool, target) replay script: ``--olmix``, ``--repeats``,
+    ``--seed``, ``--workers``, ``--out`` (default ``results/<name>.json``), ``--fresh`` and
+    ``--render-only``; ``doc``'s first line describes the script."""
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    p.add_argument("--olmix", type=Path, help="folder with Olmix's swarm CSVs")
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
+    p.add_argument("--out", type=Path, default=RESULTS / f"{name}.json")
+    p.add_argument("--fresh", action="store_true", help="ignore results already in --out")
+    p.add_argument("--render-only", action="store_true", help="rewrite the .md from the JSON")
+    return p.parse_args(argv)
+
+
 def run_cases_resumable(
     out: Path,
     cases: list[tuple[str, str]],
