@@ -28,4 +28,4 @@ test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: venv
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/mypy

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -15,7 +17,7 @@ from mixtures.sampling import SamplerConfig
 from proxies.config import EvaluatorRef, PresetName, TrainConfig
 from proxies.evaluators import check_evaluator
 
-_NAME = re.compile(r"^[a-z0-9_]+$")
+_NAME = re.compile(r"[a-z0-9_]+")
 #: The registry's names (mixtures/names.py), so config and registry cannot drift apart.
 SurrogateName = Literal[SURROGATE_NAMES]
 
@@ -51,12 +53,27 @@ class CorpusConfig(_Strict):
         Path("runs/_corpus"), description="corpus builds, shared by experiments, keyed by content"
     )
 
+    def key(self) -> str:
+        """Content key of a corpus build: every setting that changes its bytes, nothing else."""
+        data = self.model_dump(mode="json", exclude={"cache_dir", "install", "min_domains"})
+        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
+
+    @property
+    def build_dir(self) -> Path:
+        """Folder of this build's documents (``docs/``) and token arrays (``tokens/``)."""
+        return self.cache_dir / f"{self.source}-{self.key()}"
+
+    @property
+    def raw_dir(self) -> Path:
+        """Folder of the extracted text of the default and smoke sources."""
+        return self.cache_dir / f"raw-{self.source}-{self.cap_mb:g}mb"
+
     @model_validator(mode="after")
     def _check(self) -> CorpusConfig:
         if self.source == "folders" and not self.folders:
             raise ValueError("source is 'folders' but `folders` is empty")
         for name in list(self.folders) + list(self.domains or []):
-            if not _NAME.match(name):
+            if not _NAME.fullmatch(name):
                 raise ValueError(f"domain name {name!r} must match [a-z0-9_]+")
         return self
 
@@ -247,7 +264,7 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _check(self) -> ExperimentConfig:
-        if not _NAME.match(self.name.replace("-", "_")):
+        if not _NAME.fullmatch(self.name.replace("-", "_")):
             raise ValueError(f"name {self.name!r} must match [a-z0-9_-]+")
         s = self.search
         if s.bo_surrogate is not None and s.method != "bo":

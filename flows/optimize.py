@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow, get_run_logger
 
+from configs.experiment import ExperimentDir, Plan
 from configs.schema import ExperimentConfig
-from flows.deploy import schedule_target_run
-from flows.proxy_sweep import run_sweep
+from flows.proxy_sweep import train_runs
 from flows.sweep import initial_sweep
 from flows.target_run import target_run
-from tasks.common import experiment_dir
 from tasks.export import export_mixture_task
+from tasks.proxy import collect_runs_task
 from tasks.report import report_task
 from tasks.surrogate import (
     choose_at_bo_scale_task,
@@ -21,7 +19,7 @@ from tasks.surrogate import (
     propose_bo_task,
     surrogate_quality_task,
 )
-from tasks.sweep import collect_runs_task
+from tasks.target import schedule_target_run
 
 
 @flow(
@@ -30,21 +28,20 @@ from tasks.sweep import collect_runs_task
     log_prints=True,
     persist_result=True,
 )
-def optimize_mixture(config: ExperimentConfig, experiment_dir_path: str | None = None) -> dict:
+def optimize_mixture(config: ExperimentConfig, experiment_dir: str | None = None) -> dict:
     """Find the mixture that minimises the configured target; re-running skips finished work."""
-    exp = str(experiment_dir(config, experiment_dir_path))
-    plan, store, labels, tables = initial_sweep(config, exp)
-    tokens_dir = plan["tokens_dir"]
+    exp = ExperimentDir.of(config.name, experiment_dir)
+    plan, labels, tables = initial_sweep(config, exp)
     if config.search.bo_proxy is not None:
-        quality, chosen = _bo_at_larger_scale(config, plan, store, tables["table"], exp)
+        quality, chosen = _bo_at_larger_scale(config, plan, tables.table, exp)
     else:
         if config.search.method == "bo":
             for round_index in range(config.search.bo_rounds):
-                proposals = propose_bo_task(config, plan, tables["table"], exp, round_index)
-                labels |= run_sweep(config, proposals, tokens_dir, store)
-                tables = collect_runs_task(config, plan, store, str(Path(exp) / "runs"), labels)
-        quality = surrogate_quality_task(config, plan, tables["table"], exp)
-        chosen = choose_mixture_task(config, plan, tables["table"], exp, quality)
+                proposals = propose_bo_task(config, plan, tables.table, exp, round_index)
+                labels |= train_runs(config, proposals, plan.tokens_dir, exp.proxy_store)
+                tables = collect_runs_task(config, plan, exp.proxy_store, exp, "runs", labels)
+        quality = surrogate_quality_task(config, plan, tables.table, exp)
+        chosen = choose_mixture_task(config, plan, tables.table, exp, quality)
     export_mixture_task(config, plan, chosen, exp)
     comparison = []
     if config.target_run.enabled:
@@ -57,7 +54,9 @@ def optimize_mixture(config: ExperimentConfig, experiment_dir_path: str | None =
             deployment_name=config.target_run.deployment or config.name,
         )
         if run_id is None:
-            comparison = target_run(config, {"chosen": chosen["mixture"]}, exp, tokens_dir)
+            comparison = target_run(
+                config, {"chosen": chosen["mixture"]}, str(exp), plan.tokens_dir
+            )
         else:
             get_run_logger().info("target run scheduled: flow run %s", run_id)
     summary = report_task(config, plan, exp, quality, chosen, comparison)
@@ -66,7 +65,7 @@ def optimize_mixture(config: ExperimentConfig, experiment_dir_path: str | None =
 
 
 def _bo_at_larger_scale(
-    config: ExperimentConfig, plan: dict, store: str, sweep_table: str | None, exp: str
+    config: ExperimentConfig, plan: Plan, sweep_table: str | None, exp: ExperimentDir
 ) -> tuple[list[dict], dict]:
     """``search.bo_proxy``: the sweep's surrogate (cross-validated as usual) becomes the GP's
     low-fidelity prior; the BO rounds train ``bo_proxy`` and go to runs_bo.parquet; the choice
@@ -77,9 +76,7 @@ def _bo_at_larger_scale(
     bo_table = None
     for round_index in range(config.search.bo_rounds):
         proposals = propose_bo_task(config, plan, sweep_table, exp, round_index, bo_table, prior)
-        labels |= run_sweep(config, proposals, plan["tokens_dir"], store)
-        bo_table = collect_runs_task(config, plan, store, str(Path(exp) / "runs_bo"), labels)[
-            "table"
-        ]
+        labels |= train_runs(config, proposals, plan.tokens_dir, exp.proxy_store)
+        bo_table = collect_runs_task(config, plan, exp.proxy_store, exp, "runs_bo", labels).table
     chosen = choose_at_bo_scale_task(config, plan, sweep_table, bo_table, exp, prior)
     return quality, chosen

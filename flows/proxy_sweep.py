@@ -8,16 +8,15 @@ from pathlib import Path
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
-from prefect.task_runners import TaskRunner
 from tqdm import tqdm
 
 from configs.schema import ExperimentConfig
-from flows.runners import make_task_runner
 from proxies.runs import RunSpec, RunStore, read_plan, write_plan
+from runtime.runners import make_task_runner
 from tasks.proxy import run_proxy_task
 
 
-def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) -> dict[str, str]:
+def submit_runs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) -> dict[str, str]:
     """Submit every (label, spec) whose finished record does not exist yet as a task of the
     current flow (finished runs are counted, not resubmitted); returns run_id -> label."""
     logger = get_run_logger()
@@ -52,27 +51,22 @@ def run_specs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) 
 
 @flow(name="proxy_sweep", log_prints=True)
 def proxy_sweep(plan: str, tokens_dir: str, store_dir: str) -> dict[str, str]:
-    """Train every run of the plan file (``proxies.runs.write_plan``); results are files under
-    store_dir, finished runs are skipped."""
-    return run_specs(read_plan(plan), tokens_dir, store_dir)
+    """Train every run of the run-list file (``proxies.runs.write_plan``); results are files
+    under store_dir, finished runs are skipped."""
+    return submit_runs(read_plan(plan), tokens_dir, store_dir)
 
 
-def sweep_runner(config: ExperimentConfig) -> TaskRunner:
-    """The task runner the config asks for (proxy runs are independent tasks)."""
-    return make_task_runner(config.runner)
-
-
-def run_sweep(
+def train_runs(
     config: ExperimentConfig,
     runs: list[tuple[str, RunSpec]],
     tokens_dir: str,
-    store_dir: str,
+    store_dir: str | Path,
     *,
     name: str = "proxy_sweep",
 ) -> dict[str, str]:
-    """``proxy_sweep`` as a subflow on the configured task runner; the runs go to it as a plan
-    file under ``<store_dir>/plans`` (small flow parameters: a distributed runner ships them with
+    """``proxy_sweep`` as a subflow on the configured task runner; the runs go to it as a file
+    under ``<store_dir>/plans`` (small flow parameters: a distributed runner ships them with
     every task)."""
-    plan = write_plan(runs, Path(store_dir) / "plans")
-    flow_ = proxy_sweep.with_options(name=name, task_runner=sweep_runner(config))
-    return flow_(str(plan), tokens_dir, store_dir)
+    path = write_plan(runs, Path(store_dir) / "plans")
+    flow_ = proxy_sweep.with_options(name=name, task_runner=make_task_runner(config.runner))
+    return flow_(str(path), tokens_dir, str(store_dir))

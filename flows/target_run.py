@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from prefect import flow
 
+from configs.experiment import ExperimentDir
 from configs.schema import ExperimentConfig
 from flows.prepare_corpus import prepare_corpus
-from flows.proxy_sweep import run_sweep
-from tasks.common import experiment_dir
-from tasks.sweep import plan_experiment_task
+from flows.proxy_sweep import train_runs
+from tasks.experiment import plan_experiment_task
 from tasks.target import compare_target_runs_task, plan_target_runs_task
 
 
@@ -18,7 +16,7 @@ from tasks.target import compare_target_runs_task, plan_target_runs_task
 def target_run(
     config: ExperimentConfig,
     mixtures: dict[str, dict[str, float]],
-    experiment_dir_path: str | None = None,
+    experiment_dir: str | None = None,
     tokens_dir: str | None = None,
 ) -> list[dict]:
     """Target metric (mean and spread over seeds) of each named mixture at target scale.
@@ -28,13 +26,12 @@ def target_run(
     ``tokens_dir``: a corpus the caller already built (optimize_mixture); None builds or reuses
     it here, which costs a pass over every domain's documents.
     """
-    exp = experiment_dir(config, experiment_dir_path)
+    exp = ExperimentDir.of(config.name, experiment_dir)
     tokens_dir = tokens_dir or prepare_corpus(config)
-    plan = plan_experiment_task(config, tokens_dir, str(exp))
+    plan = plan_experiment_task(config, tokens_dir, exp)
     named = dict(mixtures)
     for name in config.target_run.baselines:
-        named.setdefault(name, plan["baselines"][name])
+        named.setdefault(name, plan.baselines[name])
     runs = plan_target_runs_task(config, plan, named)
-    store = str(Path(exp) / "target_runs")
-    labels = run_sweep(config, runs, tokens_dir, store, name="target_runs")
-    return compare_target_runs_task(config, plan, store, labels, str(exp))
+    labels = train_runs(config, runs, tokens_dir, exp.target_store, name="target_runs")
+    return compare_target_runs_task(config, plan, labels, exp)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import yaml
 
 from mixtures.errors import ConfigError
+from mixtures.io import atomic_write_text
 from mixtures.mixture import Mixture
 
 #: Digits of the weights written into the Megatron string: 1e-10 keeps the sum within 1e-9 of 1,
@@ -181,13 +181,6 @@ def regmix_config(
     return out
 
 
-def _write(path: Path, text: str) -> Path:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-    return path
-
-
 def export_all(
     mixture: Mixture | Mapping[str, float],
     out_dir: str | Path,
@@ -222,7 +215,7 @@ def export_all(
         "megatron": megatron_data_path(mix, prefixes=prefixes) + "\n",
         "regmix": yaml.safe_dump(regmix_config(mix, valid_domains=valid_domains), sort_keys=False),
     }
-    return {key: _write(out / FILE_NAMES[key], text) for key, text in texts.items()}
+    return {key: atomic_write_text(out / FILE_NAMES[key], text) for key, text in texts.items()}
 
 
 __all__ = [

@@ -8,11 +8,8 @@ follow ``run_ids`` (sorted) and columns follow ``domains`` (sorted) unless domai
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import re
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +18,7 @@ import numpy as np
 import polars as pl
 
 from mixtures.errors import ConfigError, DataError
+from mixtures.io import atomic_path
 
 RUN_TABLE_SCHEMA: dict[str, pl.DataType] = {
     "run_id": pl.Utf8,
@@ -117,18 +115,9 @@ class RunTable:
 
     def write(self, path: str | Path) -> Path:
         """Write Parquet atomically (temp file in the same folder, then rename); return the path."""
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(path) as tmp:
             self.long.write_parquet(tmp)
-            os.replace(tmp, p)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
-            raise
-        return p
+        return Path(path)
 
     # ------------------------------------------------------------------ views
     @property

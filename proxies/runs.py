@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -15,9 +14,9 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from mixtures.errors import DataError
+from mixtures.io import atomic_write_bytes, write_json
 from mixtures.mixture import Mixture
 from proxies.config import EvaluatorRef, TrainConfig
-from proxies.files import atomic_write_bytes
 from proxies.tokens import TokenCorpus
 
 #: Weights are rounded before hashing so that a mixture read back from JSON/Parquet names the
@@ -90,12 +89,7 @@ class RunStore:
 
     def load(self, run_id: str) -> dict[str, Any] | None:
         path = self.path(run_id)
-        if not path.exists():
-            return None
-        try:
-            return json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise DataError(f"run record {path} is corrupt ({err}); delete it to rerun") from None
+        return _read_record(path) if path.exists() else None
 
     def finished(self, run_id: str) -> dict[str, Any] | None:
         """The record if the run ended ok or diverged; failed runs are retried."""
@@ -103,17 +97,22 @@ class RunStore:
         return rec if rec is not None and rec["result"]["status"] in FINISHED else None
 
     def write(self, record: dict[str, Any]) -> Path:
-        path = self.path(record["run_id"])
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w") as fh:
-            json.dump(record, fh, indent=1, sort_keys=True)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        return path
+        return write_json(self.path(record["run_id"]), record, indent=1, fsync=True)
 
-    def records(self) -> list[dict[str, Any]]:
-        return [json.loads(p.read_text()) for p in sorted(self.root.glob("*.json"))]
+    def records(self, run_ids: set[str] | None = None) -> list[dict[str, Any]]:
+        """Every record in run-id order, or those of ``run_ids`` that exist."""
+        if run_ids is None:
+            paths = sorted(self.root.glob("*.json"))
+        else:
+            paths = [p for p in map(self.path, sorted(run_ids)) if p.exists()]
+        return [_read_record(p) for p in paths]
+
+
+def _read_record(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"run record {path} is corrupt ({err}); delete it to rerun") from None
 
 
 def write_plan(runs: Sequence[tuple[str, RunSpec]], folder: str | Path) -> Path:

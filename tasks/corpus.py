@@ -7,19 +7,42 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from configs.schema import CorpusConfig
+from mixtures.errors import ConfigError
 from proxies.documents import prepare_documents
-from proxies.sources import build_sources
+from proxies.sources import DEFAULT_DOMAINS, SMOKE_DOMAINS, build_sources
 from proxies.tokens import build_token_arrays
+
+MB = 1_000_000
+
+
+def source_domains(c: CorpusConfig) -> list[str]:
+    """The domains the config asks for: ``domains``, else all of its source's."""
+    known = {"default": DEFAULT_DOMAINS, "smoke": SMOKE_DOMAINS}.get(c.source, tuple(c.folders))
+    return list(c.domains) if c.domains is not None else list(known)
+
+
+def source_folders(c: CorpusConfig) -> dict[str, str] | None:
+    """``source: folders``: domain -> the user's folder; None for sources mixopt extracts."""
+    if c.source != "folders":
+        return None
+    domains = source_domains(c)
+    missing = sorted(set(domains) - set(c.folders))
+    if missing:
+        raise ConfigError(f"corpus.domains names {missing}, not in corpus.folders")
+    return {d: str(c.folders[d]) for d in domains}
 
 
 @task(name="build-sources", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def build_sources_task(
-    raw_dir: str, domains: list[str], cap_bytes: int, install: bool
-) -> dict[str, str]:
+def build_sources_task(c: CorpusConfig) -> dict[str, str]:
     """Extract the default sources; returns domain -> folder of the ones that could be had."""
     logger = get_run_logger()
     results = build_sources(
-        Path(raw_dir), domains=domains, cap_bytes=cap_bytes, install=install, log=logger.info
+        c.raw_dir,
+        domains=source_domains(c),
+        cap_bytes=int(c.cap_mb * MB),
+        install=c.install,
+        log=logger.info,
     )
     for r in results:
         if not r.ok:
@@ -28,42 +51,27 @@ def build_sources_task(
 
 
 @task(name="prepare-documents", cache_policy=NO_CACHE)
-def prepare_documents_task(
-    domain_dirs: dict[str, str],
-    docs_dir: str,
-    *,
-    cap_bytes: int,
-    val_fraction: float,
-    min_domains: int,
-) -> dict:
+def prepare_documents_task(c: CorpusConfig, domain_dirs: dict[str, str]) -> dict:
     manifest = prepare_documents(
         {k: Path(v) for k, v in domain_dirs.items()},
-        Path(docs_dir),
-        cap_bytes=cap_bytes,
-        val_fraction=val_fraction,
+        c.build_dir / "docs",
+        cap_bytes=int(c.cap_mb * MB),
+        val_fraction=c.val_fraction,
         seed=0,
-        min_domains=min_domains,
+        min_domains=c.min_domains,
     )
     return manifest.to_json()
 
 
 @task(name="tokenize", cache_policy=NO_CACHE)
-def tokenize_task(
-    docs_dir: str,
-    tokens_dir: str,
-    *,
-    domains: list[str],
-    fingerprint: str,
-    vocab_size: int,
-    sample_bytes: int,
-) -> str:
+def tokenize_task(c: CorpusConfig, domains: list[str], fingerprint: str) -> str:
     corpus = build_token_arrays(
-        Path(docs_dir),
-        Path(tokens_dir),
+        c.build_dir / "docs",
+        c.build_dir / "tokens",
         domains=domains,
         docs_fingerprint=fingerprint,
-        vocab_size=vocab_size,
-        sample_bytes=sample_bytes,
+        vocab_size=c.vocab_size,
+        sample_bytes=int(c.tokenizer_sample_mb * MB),
     )
     get_run_logger().info("token corpus %s: %s", corpus.fingerprint, corpus.tokens("train"))
     return str(corpus.path)

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 
 from configs.schema import ExperimentConfig
 from mixtures.errors import DataError
+from mixtures.io import write_json
 from mixtures.mixture import Mixture
 from mixtures.optimizers import Optimizer, make_optimizer
 from mixtures.quality import fit_scores, kfold_predictions
@@ -20,7 +21,6 @@ from mixtures.surrogates import DEFAULT_SURROGATE, make_surrogate
 from mixtures.surrogates.transfer import LowFidelityPrior
 from proxies.runs import RunSpec
 from proxies.tokens import TokenCorpus
-from tasks.common import write_json
 from tasks.sweep import SEARCH_STREAM, plan_bounds, read_json
 
 

@@ -1,4 +1,5 @@
-"""The core libraries never import prefect (design rule: the Prefect layer stays thin)."""
+"""The core libraries never import prefect (the Prefect layer stays thin), and imports between
+the packages point down the stages (tools/package_graph.py) with no import loops."""
 
 import subprocess
 import sys
@@ -24,3 +25,28 @@ def test_core_packages_do_not_import_prefect():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "", f"prefect imported by the core: {out.stdout}"
+
+
+def test_imports_point_down_the_stages_without_loops():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import package_graph
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    graph = package_graph.edges()
+    assert ("cli", "flows") in graph and ("tasks", "proxies") in graph  # the graph is read
+    assert package_graph.upward(graph) == []
+    assert package_graph.module_cycles() == []
+
+
+def test_the_layer_check_sees_an_upward_import_and_a_loop():
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import package_graph
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    graph = package_graph.edges()
+    graph[("mixtures", "cli")] += 1
+    assert package_graph.upward(graph) == [("mixtures", "cli")]
+    loop = {("a", "b"), ("b", "c"), ("c", "a"), ("c", "d")}
+    assert package_graph.find_cycles(loop) == [["a", "b", "c"]]

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import yaml
 
+from configs.experiment import ExperimentDir, Plan
 from configs.schema import load_config
 from tasks.export import export_mixture_task
 
@@ -14,13 +15,19 @@ SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 
 def test_export_task_uses_plan_order_targets_and_token_counts(tmp_path) -> None:
     config = load_config(SMOKE)  # target: py_headers, held out; target runs of 16384 tokens
-    plan = {
-        "train_domains": ["py_licenses", "py_metadata", "py_stdlib"],
-        "eval_domains": ["py_headers", "py_licenses", "py_metadata", "py_stdlib"],
-        "tokens": {"py_licenses": 4096, "py_metadata": 100_000, "py_stdlib": 100_000},
-    }
+    train = ["py_licenses", "py_metadata", "py_stdlib"]
+    plan = Plan(
+        tokens_dir=str(tmp_path / "tokens"),
+        corpus_fingerprint="f",
+        train_domains=train,
+        eval_domains=["py_headers", *train],
+        tokens={"py_licenses": 4096, "py_metadata": 100_000, "py_stdlib": 100_000},
+        lower=[0.0] * 3,
+        upper=[1.0] * 3,
+        baselines={},
+    )
     chosen = {"mixture": {"py_licenses": 0.5, "py_metadata": 0.5, "py_stdlib": 0.0}}
-    paths = export_mixture_task.fn(config, plan, chosen, str(tmp_path))
+    paths = export_mixture_task.fn(config, plan, chosen, ExperimentDir(tmp_path))
     assert sorted(paths) == ["hf", "megatron", "olmo", "regmix"]
     assert all(Path(p).parent == tmp_path / "export" for p in paths.values())
     regmix = yaml.safe_load(Path(paths["regmix"]).read_text())

@@ -59,11 +59,11 @@ def test_notebook_triggers_the_served_deployment_and_shows_results(
     import nbformat
     from nbclient import NotebookClient
 
-    from flows.server import stop_process
+    from runtime.server import stop_process
 
     cache = f"corpus.cache_dir={smoke_corpus_dir}"
     exp = tmp_path / "exp"
-    cmd = [sys.executable, "-m", "flows.deploy", "--config", str(SMOKE), "--set", cache]
+    cmd = [sys.executable, "-m", "cli.serve", "--config", str(SMOKE), "--set", cache]
     cmd += ["--no-schedule", "--name", "nb", "--experiment-dir", str(exp)]
     env = {**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115  (kept open for the process's life)

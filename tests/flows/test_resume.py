@@ -32,7 +32,7 @@ def _cmd(tmp_path: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "flows.cli",
+        "cli.main",
         "sweep",
         "--config",
         str(ROOT / "configs/smoke.yaml"),

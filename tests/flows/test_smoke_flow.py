@@ -140,7 +140,7 @@ def test_bo_proxy_rounds_train_the_larger_proxy_with_the_sweep_as_prior(
     assert sum(chosen["mixture"].values()) == pytest.approx(1.0, abs=1e-5)
     assert "bo_proxy scale" in (exp / "report.md").read_text()
     assert (exp / "plots" / "bo_regret.png").is_file()
-    from flows.cli_status import format_status, summarize_experiment
+    from cli.status import format_status, summarize_experiment
 
     status = summarize_experiment(exp)
     assert status["best_bo_proxy"]["run_id"] == chosen["best_observed"]["run_id"]

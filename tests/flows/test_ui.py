@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,6 @@ CHROMIUM_ARGS = [
     "--disable-extensions",
     "--no-first-run",
 ]
-DOCS_SCREENSHOT = ROOT / "docs" / "ui.png"
 
 
 @pytest.mark.slow
@@ -65,5 +63,3 @@ def test_ui_shows_the_artifacts_of_a_finished_optimize_run(prefect_api, smoke_co
         finally:
             browser.close()
     assert shot.stat().st_size > 10_000
-    if not DOCS_SCREENSHOT.exists():  # once: the picture docs/operations.md shows
-        shutil.copy(shot, DOCS_SCREENSHOT)

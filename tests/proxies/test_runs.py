@@ -6,14 +6,10 @@ import pytest
 
 from mixtures.errors import ConfigError, DataError
 from mixtures.mixture import Mixture
+from proxies.compare import compare_target_runs
+from proxies.planning import natural_mixture, split_domains
+from proxies.records import records_to_tables, target_fn
 from proxies.runs import RunSpec, RunStore, execute_run, read_plan, write_plan
-from proxies.sweep import (
-    compare_target_runs,
-    natural_mixture,
-    records_to_tables,
-    split_domains,
-    target_fn,
-)
 from proxies.train import TrainConfig
 
 CFG = TrainConfig(model="nano", seq_len=16, batch_size=4, train_tokens=512, eval_tokens=256)

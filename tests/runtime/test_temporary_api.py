@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from flows.server import TemporaryAPI
+from runtime.server import TemporaryAPI
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -36,7 +36,7 @@ def _session_servers(sid: int) -> list[int]:
             cmdline = (stat.parent / "cmdline").read_bytes()
         except OSError:
             continue
-        if int(fields[3]) == sid and b"flows.temporary_server" in cmdline:
+        if int(fields[3]) == sid and b"runtime.temporary_server" in cmdline:
             out.append(int(stat.parent.name))
     return out
 
@@ -45,7 +45,7 @@ def _prepare_corpus_cmd(tmp_path: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "flows.cli",
+        "cli.main",
         "prepare-corpus",
         "--config",
         str(ROOT / "configs/smoke.yaml"),
@@ -64,7 +64,7 @@ def test_nothing_started_when_an_api_url_is_set(monkeypatch):
 
 def test_server_process_rejects_bad_arguments():
     out = subprocess.run(
-        [sys.executable, "-m", "flows.temporary_server", "not-a-port"],
+        [sys.executable, "-m", "runtime.temporary_server", "not-a-port"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -16,7 +16,7 @@ def _mixopt(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"))
     env.pop("PREFECT_API_URL", None)
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *args],
+        [sys.executable, "-m", "cli.main", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -97,3 +97,34 @@ def test_auto_surrogate_picks_best_finite_spearman():
     assert pick_surrogate("ridge", quality) == "ridge"
     with pytest.raises(DataError, match="no surrogate has a finite"):
         pick_surrogate("auto", [{"surrogate": "ridge", "spearman": float("nan")}])
+
+
+@pytest.mark.parametrize("command", ["optimize", "sweep", "prepare-corpus", "target-run"])
+def test_bad_config_fails_before_any_server_starts(command, monkeypatch, capsys):
+    from cli.main import main
+    from runtime import server
+
+    def no_server(self):
+        raise AssertionError("a Prefect server was started for a bad config")
+
+    monkeypatch.setattr(server.TemporaryAPI, "__enter__", no_server)
+    argv = [command, "--config", str(ROOT / "configs/smoke.yaml"), "--set", "sweep.n_runs=0"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "sweep.n_runs" in err and "Traceback" not in err
+
+
+def test_bad_mixture_file_is_named_before_any_server_starts(tmp_path, monkeypatch, capsys):
+    from cli.main import main
+    from runtime import server
+
+    monkeypatch.setattr(server.TemporaryAPI, "__enter__", lambda self: 1 / 0)
+    smoke = str(ROOT / "configs/smoke.yaml")
+    for content, message in [
+        (b"\x00\xff\xfe", "is not a JSON file"),
+        (b"[0.5, 0.5]", "must hold an object of domain: weight numbers"),
+    ]:
+        path = tmp_path / "mixture.json"
+        path.write_bytes(content)
+        assert main(["target-run", "--config", smoke, "--mixture", str(path)]) == 2
+        assert message in capsys.readouterr().err

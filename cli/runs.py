@@ -6,18 +6,15 @@ No Prefect here: importing is a plain file conversion, quick enough to run witho
 from __future__ import annotations
 
 import argparse
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from mixtures.errors import ConfigError, MixoptError
+from mixtures.errors import ConfigError
 from mixtures.importers import ImportReport, import_olmix, import_regmix, import_wide
 from mixtures.runtable import RunTable
 
 #: Exit code for bad input (unreadable or invalid files, inconsistent options), as argparse uses.
-EXIT_BAD_INPUT = 2
 #: Options each format uses; any other format-specific option given is an error, not ignored.
 _FORMAT_OPTIONS = {
     "regmix": {"mixtures", "results"},
@@ -34,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_import(sub)
     show = sub.add_parser("show", help="summarize a run table (runs, domains, metrics)")
     show.add_argument("table", type=Path, metavar="RUNS.parquet", help="run table to summarize")
-    show.set_defaults(func=_guarded(_show, "runs show"))
+    show.set_defaults(func=_show)
 
 
 def _add_import(sub: argparse._SubParsersAction) -> None:
@@ -63,25 +60,7 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
     imp.add_argument(
         "--tolerance", type=float, default=0.005, help="allowed |sum of weights - 1| per row"
     )
-    imp.set_defaults(func=_guarded(_import, "runs import"))
-
-
-def _guarded(
-    command: Callable[[argparse.Namespace], int], name: str
-) -> Callable[[argparse.Namespace], int]:
-    """Run ``command``; report mixopt's own errors on stderr with exit code 2, no traceback."""
-
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except MixoptError as exc:
-            print(f"mixopt {name}: error: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        except OSError as exc:  # e.g. the output folder is not writable
-            print(f"mixopt {name}: error: {exc}", file=sys.stderr)
-            return 1
-
-    return run
+    imp.set_defaults(func=_import)
 
 
 def _import(args: argparse.Namespace) -> int:

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from flows import cli_runs
+from cli import runs as cli_runs
+from cli.errors import run_command
 from mixtures.runtable import RunTable
 
 REGMIX = Path(__file__).resolve().parents[2] / "data" / "regmix"
@@ -23,7 +24,7 @@ def _main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     cli_runs.register(sub)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return run_command(args.func, args, "mixopt")
 
 
 def _regmix(out: Path, mixtures: Path, results: Path, *extra: str) -> list[str]:
@@ -176,8 +177,5 @@ def test_show_rejects_a_non_run_table(tmp_path: Path, capsys: pytest.CaptureFixt
 
 
 def test_module_does_not_import_prefect() -> None:
-    code = (
-        "import sys, flows.cli_runs; "
-        "sys.exit(int(any(m.startswith('prefect') for m in sys.modules)))"
-    )
+    code = "import sys, cli.runs; sys.exit(int(any(m.startswith('prefect') for m in sys.modules)))"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0

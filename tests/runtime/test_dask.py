@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from configs.schema import RunnerConfig, load_config
-from flows.runners import make_task_runner
 from mixtures.errors import ConfigError
 from proxies.runs import RunStore
+from runtime.runners import make_task_runner
 
 SMOKE = Path(__file__).resolve().parents[2] / "configs" / "smoke.yaml"
 
@@ -43,10 +43,12 @@ def _results(store: str) -> dict[str, dict]:
 def test_distributed_sweep_equals_thread_sweep_run_for_run(
     kind, prefect_api, smoke_corpus_dir, tmp_path
 ):
+    from configs.experiment import ExperimentDir
     from flows.prepare_corpus import prepare_corpus
     from flows.proxy_sweep import proxy_sweep
     from proxies.runs import write_plan
-    from tasks.sweep import plan_experiment_task, sample_sweep_task
+    from tasks.experiment import plan_experiment_task
+    from tasks.proxy import sample_sweep_task
 
     config = load_config(
         SMOKE,
@@ -57,7 +59,7 @@ def test_distributed_sweep_equals_thread_sweep_run_for_run(
         ],
     )
     tokens = prepare_corpus(config)
-    plan = plan_experiment_task.fn(config, tokens, str(tmp_path))
+    plan = plan_experiment_task.fn(config, tokens, ExperimentDir(tmp_path))
     runs = sample_sweep_task.fn(config, plan)
     stores = {}
     plan = str(write_plan(runs, tmp_path / "plans"))

@@ -16,25 +16,54 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from prefect.deployments.runner import RunnerDeployment
+from cli.errors import run_command
+from mixtures.errors import ConfigError
+from tasks import TRAIN_TAG
 
-from configs.schema import ExperimentConfig
-from flows.cli_serve import DEFAULT_CRON, TRAIN_TAG, add_serve_arguments
-from mixtures.errors import ConfigError, MixoptError
+if TYPE_CHECKING:
+    from prefect.deployments.runner import RunnerDeployment
+
+    from configs.schema import ExperimentConfig
+
+
+#: Default re-optimization schedule: weekly, at night, when machines are idle.
+DEFAULT_CRON = "0 3 * * 1"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``serve`` command to the ``mixopt`` parser (Prefect's deployment code is imported
+    only when the command runs)."""
+    text = "serve the deployments (cron re-optimization, target runs) to a Prefect server"
+    parser = subparsers.add_parser("serve", help=text, description=text)
+    add_serve_arguments(parser)
+    parser.set_defaults(func=cmd_serve)
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``mixopt serve`` (shared by the CLI and ``python -m cli.serve``)."""
+    parser.add_argument("--config", required=True, help="experiment YAML served as the default")
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="config override"
+    )
+    parser.add_argument("--name", help="deployment name (default: the experiment name)")
+    parser.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
+    parser.add_argument(
+        "--cron", default=DEFAULT_CRON, help=f"re-optimization schedule (default {DEFAULT_CRON!r})"
+    )
+    parser.add_argument("--no-schedule", action="store_true", help="serve without a schedule")
+    parser.add_argument("--limit", type=int, help="max concurrent flow runs of this server")
+    parser.add_argument(
+        "--train-limit",
+        type=int,
+        help=f"max training tasks (tag {TRAIN_TAG!r}) at once across all runs, e.g. GPUs",
+    )
 
 
 def deployment_name(config: ExperimentConfig) -> str:
     """The default name of both deployments of an experiment: its config name."""
     return config.name
-
-
-def _exp_dir(config: ExperimentConfig, experiment_dir: str | None) -> str:
-    # Served runs may start in another working directory: pass an absolute folder.
-    return str(Path(experiment_dir or Path("runs") / config.name).resolve())
 
 
 def build_deployments(
@@ -49,8 +78,11 @@ def build_deployments(
     from flows.target_run import target_run
 
     name = name or deployment_name(config)
-    exp = _exp_dir(config, experiment_dir)
-    params: dict[str, Any] = {"config": config.model_dump(mode="json"), "experiment_dir_path": exp}
+    from configs.experiment import ExperimentDir
+
+    # Served runs may start in another working directory: pass an absolute folder.
+    exp = str(ExperimentDir.of(config.name, experiment_dir).resolved())
+    params: dict[str, Any] = {"config": config.model_dump(mode="json"), "experiment_dir": exp}
     tags = ["mixopt", f"experiment:{config.name}"]
     optimize = optimize_mixture.to_deployment(
         name=name,
@@ -85,44 +117,6 @@ def serve_deployments(deployments: Sequence[RunnerDeployment], *, limit: int | N
     serve(*deployments, limit=limit)
 
 
-def schedule_target_run(
-    config: ExperimentConfig,
-    chosen_mixture: dict[str, float],
-    experiment_dir: str,
-    *,
-    deployment_name: str,
-    at: datetime | None = None,
-) -> str | None:
-    """Create a ``target_run/<deployment_name>`` flow run for the chosen mixture; don't wait.
-
-    Returns the flow run id, or None when that deployment does not exist (the embedded
-    default, no server: the caller then runs ``target_run`` inline). ``at`` schedules it
-    for later (timezone-aware datetime); None means now.
-    """
-    from prefect import get_client
-    from prefect.deployments import run_deployment
-    from prefect.exceptions import ObjectNotFound
-
-    full_name = f"target_run/{deployment_name}"
-    with get_client(sync_client=True) as client:
-        try:
-            client.read_deployment_by_name(full_name)
-        except ObjectNotFound:
-            return None
-    flow_run = run_deployment(
-        full_name,
-        parameters={
-            "config": config.model_dump(mode="json"),
-            "mixtures": {"chosen": dict(chosen_mixture)},
-            "experiment_dir_path": str(Path(experiment_dir).resolve()),
-        },
-        scheduled_time=at,
-        timeout=0,
-        tags=["mixopt", f"experiment:{config.name}", "chosen-mixture"],
-    )
-    return str(flow_run.id)
-
-
 def cmd_serve(args: argparse.Namespace) -> int:
     """Build the deployments from the arguments and serve them (blocks)."""
     from configs.schema import load_config
@@ -141,14 +135,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m flows.deploy``: the same as ``mixopt serve``."""
-    parser = argparse.ArgumentParser(prog="python -m flows.deploy", description=__doc__)
+    """``python -m cli.serve``: the same as ``mixopt serve``."""
+    parser = argparse.ArgumentParser(prog="python -m cli.serve", description=__doc__)
     add_serve_arguments(parser)
-    try:
-        return cmd_serve(parser.parse_args(argv))
-    except MixoptError as err:
-        print(f"mixopt serve: error: {err}", file=sys.stderr)
-        return 2
+    return run_command(cmd_serve, parser.parse_args(argv), "mixopt serve")
 
 
 if __name__ == "__main__":

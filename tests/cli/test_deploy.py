@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from cli.serve import DEFAULT_CRON, build_deployments
 from configs.schema import load_config
-from flows.deploy import DEFAULT_CRON, build_deployments
 
 ROOT = Path(__file__).resolve().parents[2]
 SMOKE = ROOT / "configs" / "smoke.yaml"
@@ -28,7 +28,7 @@ def test_deployments_carry_schedule_typed_parameters_and_absolute_dir(tmp_path) 
     assert (optimize.name, target.name) == ("smoke", "smoke")
     assert optimize.schedules[0].schedule.cron == DEFAULT_CRON
     assert not target.schedules
-    assert Path(optimize.parameters["experiment_dir_path"]).is_absolute()
+    assert Path(optimize.parameters["experiment_dir"]).is_absolute()
     # The pydantic config becomes a JSON schema the UI renders as a form.
     schema = optimize._parameter_openapi_schema.model_dump()
     assert schema["properties"]["config"]["$ref"].endswith("ExperimentConfig")
@@ -53,8 +53,8 @@ def test_served_deployment_picks_up_a_scheduled_target_run(prefect_api, smoke_co
     from prefect import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from flows.deploy import schedule_target_run
-    from flows.server import stop_process
+    from cli.serve import schedule_target_run
+    from runtime.server import stop_process
 
     sets = [
         f"corpus.cache_dir={smoke_corpus_dir}",
@@ -69,7 +69,7 @@ def test_served_deployment_picks_up_a_scheduled_target_run(prefect_api, smoke_co
     cmd = [
         sys.executable,
         "-m",
-        "flows.deploy",
+        "cli.serve",
         "--config",
         str(SMOKE),
         "--experiment-dir",

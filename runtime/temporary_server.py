@@ -1,6 +1,6 @@
-"""The process of the CLI's temporary Prefect API server (see ``flows.server.TemporaryAPI``).
+"""The process of the CLI's temporary Prefect API server (see ``runtime.server.TemporaryAPI``).
 
-``python -m flows.temporary_server PORT`` serves Prefect's API app
+``python -m runtime.temporary_server PORT`` serves Prefect's API app
 (``prefect.server.api.server:create_app``, what Prefect's own temporary server runs) on
 127.0.0.1:PORT until SIGINT or SIGTERM, then shuts it down gracefully: services stop and flush
 what they hold (task-run states, events) to the database.
@@ -23,7 +23,7 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) not in (1, 2) or not args[0].isdigit():
-        print("usage: python -m flows.temporary_server PORT [LOG_LEVEL]", file=sys.stderr)
+        print("usage: python -m runtime.temporary_server PORT [LOG_LEVEL]", file=sys.stderr)
         return 2
     # Stopped before it serves (the command failed early): end quietly, no KeyboardInterrupt
     # traceback. uvicorn installs its own handlers (graceful shutdown) once it serves.

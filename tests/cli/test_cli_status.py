@@ -9,10 +9,10 @@ import polars as pl
 import pytest
 import yaml
 
-from flows.cli import main
-from flows.cli_status import format_status, summarize_experiment
+from cli.main import main
+from cli.status import format_status, summarize_experiment
 from mixtures.errors import DataError
-from proxies.sweep import RUN_META_SCHEMA
+from proxies.records import RUN_META_SCHEMA
 
 
 def _record(run_id: str, status: str) -> dict:

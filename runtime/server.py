@@ -209,7 +209,7 @@ class TemporaryAPI:
     that way it comes after importing Prefect and its server module (~6.7 s here) and then boots
     for ~7 s. Started here, as the first thing a command does, its boot overlaps every import.
     The server is Prefect's own app with the environment markers Prefect's temporary server sets
-    and the same database; its process is ``flows.temporary_server`` (which exits faster).
+    and the same database; its process is ``runtime.temporary_server`` (which exits faster).
 
     Use as a context manager around the whole command; call :meth:`running` around the flow call.
     With ``PREFECT_API_URL`` in the environment or in the active profile, nothing is started. A
@@ -245,7 +245,7 @@ class TemporaryAPI:
             env.setdefault(f"PREFECT_SERVER_SERVICES_{service}_ENABLED", "false")
         for key, value in TEMPORARY_SERVER_SETTINGS.items():
             env.setdefault(key, value)
-        cmd = [sys.executable, "-m", "flows.temporary_server", str(port)]
+        cmd = [sys.executable, "-m", "runtime.temporary_server", str(port)]
         linux = sys.platform.startswith("linux")
         self.proc = subprocess.Popen(cmd, env=env, preexec_fn=_die_with_parent if linux else None)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows import cli_surrogate
+from cli import surrogate as cli_surrogate
 from mixtures.importers import import_regmix
 from mixtures.runtable import RunTable
 

@@ -18,11 +18,12 @@ from typing import Any
 import polars as pl
 import yaml
 
+from configs.experiment import ExperimentDir
 from mixtures.errors import DataError
 
 
-def _planned_runs(exp: Path) -> int | None:
-    path = exp / "config.yaml"
+def _planned_runs(exp: ExperimentDir) -> int | None:
+    path = exp.config
     if not path.is_file():
         return None
     cfg = yaml.safe_load(path.read_text()) or {}
@@ -33,25 +34,17 @@ def _planned_runs(exp: Path) -> int | None:
     return n
 
 
-def _records(store: Path) -> list[dict[str, Any]]:
-    out = []
-    for path in sorted(store.glob("*.json")):
-        try:
-            out.append(json.loads(path.read_text()))
-        except json.JSONDecodeError as err:
-            raise DataError(f"run record {path} is corrupt ({err}); delete it to rerun") from None
-    return out
-
-
 def summarize_experiment(exp_dir: str | Path) -> dict[str, Any]:
     """Counts by status, planned runs, best measured run, chosen mixture and target comparison."""
-    exp = Path(exp_dir)
-    if not exp.is_dir():
+    from proxies.runs import RunStore  # the run-record reader; tokenizers are not needed
+
+    exp = ExperimentDir(Path(exp_dir))
+    if not exp.root.is_dir():
         raise DataError(f"experiment folder {exp} does not exist")
-    store = exp / "proxy_runs"
-    if not store.is_dir() and not (exp / "config.yaml").is_file():
+    store = exp.proxy_store
+    if not store.is_dir() and not exp.config.is_file():
         raise DataError(f"{exp} is not an experiment folder (no proxy_runs/ and no config.yaml)")
-    records = _records(store) if store.is_dir() else []
+    records = RunStore(store).records() if store.is_dir() else []
     counts = Counter(r["result"]["status"] for r in records)
     summary: dict[str, Any] = {
         "experiment_dir": str(exp),
@@ -62,21 +55,21 @@ def summarize_experiment(exp_dir: str | Path) -> dict[str, Any]:
         "chosen": None,
         "comparison": None,
     }
-    meta_path = exp / "runs_meta.parquet"
+    meta_path = exp.table_meta("runs")
     if meta_path.is_file():
         ok = pl.read_parquet(meta_path).filter(pl.col("target").is_not_null()).sort("target")
         if ok.height:
             summary["best"] = ok.select("label", "run_id", "target").row(0, named=True)
         summary["collected"] = pl.read_parquet(meta_path).height
-    bo_meta = exp / "runs_bo_meta.parquet"  # search.bo_proxy: the rounds' runs, another scale
+    bo_meta = exp.table_meta("runs_bo")  # search.bo_proxy: the rounds' runs, another scale
     if bo_meta.is_file():
         ok = pl.read_parquet(bo_meta).filter(pl.col("target").is_not_null()).sort("target")
         if ok.height:
             summary["best_bo_proxy"] = ok.select("label", "run_id", "target").row(0, named=True)
-    if (exp / "chosen.json").is_file():
-        summary["chosen"] = json.loads((exp / "chosen.json").read_text())
-    if (exp / "comparison.parquet").is_file():
-        summary["comparison"] = pl.read_parquet(exp / "comparison.parquet").to_dicts()
+    if exp.chosen.is_file():
+        summary["chosen"] = json.loads(exp.chosen.read_text())
+    if exp.comparison.is_file():
+        summary["comparison"] = pl.read_parquet(exp.comparison).to_dicts()
     return summary
 
 

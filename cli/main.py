@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from cli.errors import run_command
 from mixtures.errors import MixoptError
 
 
@@ -28,10 +29,10 @@ def _config(args: argparse.Namespace):
 
 
 def _api():
-    """Prefect's temporary server, started before anything else (see flows.server.TemporaryAPI).
-    Imported here: flows.server (urllib, subprocess) is ~70 ms that `mixopt runs ...` and
+    """Prefect's temporary server, started before anything else (see runtime.server.TemporaryAPI).
+    Imported here: runtime.server (urllib, subprocess) is ~70 ms that `mixopt runs ...` and
     `--help` do not need."""
-    from flows.server import TemporaryAPI
+    from runtime.server import TemporaryAPI
 
     return TemporaryAPI()
 
@@ -62,8 +63,8 @@ def _print_comparison(rows: list[dict]) -> None:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
+    config = _config(args)
     with _api() as api:
-        config = _config(args)
         from flows.optimize import optimize_mixture
 
         with api.running():
@@ -73,19 +74,19 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    config = _config(args)
     with _api() as api:
-        config = _config(args)
         from flows.sweep import sweep
 
         with api.running():
             out = sweep(config, args.experiment_dir)
-    print(f"{out['n_ok']} runs finished ok; run table: {out['table']}; metadata: {out['meta']}")
+    print(f"{out.n_ok} runs finished ok; run table: {out.table}; metadata: {out.meta}")
     return 0
 
 
 def cmd_prepare_corpus(args: argparse.Namespace) -> int:
+    config = _config(args)
     with _api() as api:
-        config = _config(args)
         from flows.prepare_corpus import prepare_corpus
 
         with api.running():
@@ -108,27 +109,40 @@ def _parse_weights(text: str) -> dict[str, float]:
 
 
 def cmd_target_run(args: argparse.Namespace) -> int:
-    with _api() as api:
-        config = _config(args)
-        from flows.target_run import target_run
-        from tasks.common import experiment_dir
+    from configs.experiment import ExperimentDir
 
-        exp = experiment_dir(config, args.experiment_dir)
-        if args.weights:
-            mixtures = {args.label: _parse_weights(args.weights)}
-        else:
-            path = Path(args.mixture) if args.mixture else exp / "chosen.json"
-            if not path.is_file():
-                raise MixoptError(
-                    f"no mixture to run: {path} does not exist (run `mixopt optimize` "
-                    "first, or pass --mixture FILE or --weights a=0.5,b=0.5)"
-                )
-            data = json.loads(path.read_text())
-            mixtures = {args.label: data.get("mixture", data)}
+    config = _config(args)
+    exp = ExperimentDir.of(config.name, args.experiment_dir)
+    if args.weights:
+        mixtures = {args.label: _parse_weights(args.weights)}
+    else:
+        mixtures = {args.label: _read_mixture(Path(args.mixture) if args.mixture else exp.chosen)}
+    with _api() as api:
+        from flows.target_run import target_run
+
         with api.running():
             rows = target_run(config, mixtures, str(exp))
     _print_comparison(rows)
     return 0
+
+
+def _read_mixture(path: Path) -> dict[str, float]:
+    """A mixture JSON file: ``{"mixture": {...}}`` (chosen.json) or ``{domain: weight}``."""
+    if not path.is_file():
+        raise MixoptError(
+            f"no mixture to run: {path} does not exist (run `mixopt optimize` "
+            "first, or pass --mixture FILE or --weights a=0.5,b=0.5)"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise MixoptError(f"--mixture {path} is not a JSON file: {err}") from None
+    weights = data.get("mixture", data) if isinstance(data, dict) else None
+    if not isinstance(weights, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in weights.values()
+    ):
+        raise MixoptError(f"--mixture {path} must hold an object of domain: weight numbers")
+    return {str(k): float(v) for k, v in weights.items()}
 
 
 def _flow_parser(sub, name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
@@ -163,31 +177,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mixture", help="JSON file with a mixture (default <experiment>/chosen.json)")
     p.add_argument("--weights", help="inline mixture: domain=weight,domain=weight")
     p.add_argument("--label", default="chosen", help="name of this mixture in the comparison")
-    for module in ("flows.cli_runs", "flows.cli_surrogate", "flows.cli_status", "flows.cli_serve"):
-        _register(module, sub)
+    from cli import runs, serve, status, surrogate
+
+    for module in (runs, surrogate, status, serve):
+        module.register(sub)
     return parser
-
-
-def _register(module: str, sub) -> None:
-    import importlib
-
-    try:
-        mod = importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name != module:
-            raise
-        return
-    mod.register(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     _env_defaults()
     args = build_parser().parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except MixoptError as err:
-        print(f"mixopt: error: {err}", file=sys.stderr)
-        return 2
+    return run_command(args.func, args, "mixopt")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,1 @@
+"""The `mixopt` command line: flow commands, run-table tools, status and serving."""

@@ -1,0 +1,163 @@
+"""The experiment folder and the experiment plan, typed: every stage names its files and reads
+the plan through these, never through spelled-out file names or dict keys.
+
+An experiment folder (default ``runs/<experiment name>/``) holds::
+
+    config.yaml             the resolved config of the last run, with the git sha
+    plan.json               Plan: domains, bounds, token counts, baselines (fixed once per corpus)
+    proxy_runs/             one JSON record per proxy run (RunStore), written atomically
+    runs.parquet            run table of the sweep (+ BO rounds): run_id, domain, weight, metrics
+    runs_meta.parquet       per-run status, wall time, throughput, error (every status)
+    runs_bo*.parquet        ``search.bo_proxy``: the BO rounds' runs at the larger scale
+    bo_round_NN.json        the mixtures each BO round proposed (a rerun asks them again)
+    surrogates.parquet      cross-validated quality of every surrogate
+    surrogate_oof.json      out-of-fold predictions of the chosen surrogate
+    chosen.json             the chosen mixture, its prediction and the surrogate used
+    export/                 the mixture in trainers' formats
+    target_runs/            run records of the target-scale runs
+    target_runs_meta.parquet, comparison.parquet   the target runs and their comparison
+    report.md, summary.json, plots/                the report
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict
+
+from mixtures.constraints import Bounds
+from mixtures.errors import DataError
+from mixtures.io import write_json
+
+#: Default parent of experiment folders, relative to the working directory.
+DEFAULT_RUNS_ROOT = Path("runs")
+
+
+@dataclass(frozen=True)
+class ExperimentDir:
+    """The files of one experiment folder. Paths only: nothing is created or read here."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, name: str, override: str | Path | None = None) -> ExperimentDir:
+        """``override`` when given, else ``runs/<name>``."""
+        return cls(Path(override) if override else DEFAULT_RUNS_ROOT / name)
+
+    def resolved(self) -> ExperimentDir:
+        """The same folder as an absolute path (for processes started elsewhere)."""
+        return ExperimentDir(self.root.resolve())
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config.yaml"
+
+    @property
+    def plan(self) -> Path:
+        return self.root / "plan.json"
+
+    @property
+    def proxy_store(self) -> Path:
+        return self.root / "proxy_runs"
+
+    @property
+    def target_store(self) -> Path:
+        return self.root / "target_runs"
+
+    def table(self, stem: str = "runs") -> Path:
+        """Run table ``<stem>.parquet`` (``runs`` for the sweep, ``runs_bo`` for bo_proxy)."""
+        return self.root / f"{stem}.parquet"
+
+    def table_meta(self, stem: str = "runs") -> Path:
+        return self.root / f"{stem}_meta.parquet"
+
+    def bo_round(self, index: int) -> Path:
+        return self.root / f"bo_round_{index:02d}.json"
+
+    @property
+    def surrogates(self) -> Path:
+        return self.root / "surrogates.parquet"
+
+    @property
+    def surrogate_oof(self) -> Path:
+        return self.root / "surrogate_oof.json"
+
+    @property
+    def chosen(self) -> Path:
+        return self.root / "chosen.json"
+
+    @property
+    def export(self) -> Path:
+        return self.root / "export"
+
+    @property
+    def target_meta(self) -> Path:
+        return self.root / "target_runs_meta.parquet"
+
+    @property
+    def comparison(self) -> Path:
+        return self.root / "comparison.parquet"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.md"
+
+    @property
+    def summary(self) -> Path:
+        return self.root / "summary.json"
+
+    @property
+    def plots(self) -> Path:
+        return self.root / "plots"
+
+
+class Plan(BaseModel):
+    """What an experiment fixes once its corpus is known: which domains train and which are
+    evaluated, the weight bounds, the token counts behind the prior, and the baselines."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokens_dir: str
+    corpus_fingerprint: str
+    train_domains: list[str]
+    eval_domains: list[str]
+    tokens: dict[str, int]
+    lower: list[float]
+    upper: list[float]
+    baselines: dict[str, dict[str, float]]
+
+    def bounds(self) -> Bounds:
+        return Bounds(tuple(self.train_domains), np.array(self.lower), np.array(self.upper))
+
+    def prior(self) -> np.ndarray:
+        """Token shares of the training domains, in ``train_domains`` order."""
+        counts = np.array([float(self.tokens[d]) for d in self.train_domains])
+        return counts / counts.sum()
+
+    def write(self, path: str | Path) -> Path:
+        return write_json(path, self.model_dump(mode="json"))
+
+    @classmethod
+    def read(cls, path: str | Path) -> Plan:
+        p = Path(path)
+        try:
+            return cls.model_validate_json(p.read_bytes())
+        except FileNotFoundError:
+            raise DataError(f"no experiment plan at {p}: run `mixopt sweep` first") from None
+        except ValueError as err:
+            raise DataError(f"experiment plan {p} is not valid: {err}") from None
+
+
+@dataclass(frozen=True)
+class RunTables:
+    """Where a set of runs was collected: the run table of its ok runs (None when no run
+    finished ok) and the metadata of every run; ``n_ok`` runs are in the table."""
+
+    table: str | None
+    meta: str
+    n_ok: int

@@ -1,0 +1,129 @@
+"""The runs an experiment's config asks for, and the number each run is judged by.
+
+Random streams: one ``SeedSequence`` spawn key per use of the experiment seed, so that changing
+one part (e.g. the number of sweep runs) never shifts another part's random numbers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from configs.experiment import Plan
+from configs.schema import ExperimentConfig
+from mixtures.constraints import Bounds
+from mixtures.mixture import Mixture
+from proxies.planning import natural_mixture, sample_proxy_mixtures, split_domains
+from proxies.records import target_fn
+from proxies.runs import RunSpec
+from proxies.tokens import TokenCorpus
+
+#: SeedSequence spawn keys of the sweep's sampler and of the search (BO rounds, simulations).
+SWEEP_STREAM, SEARCH_STREAM = 1, 2
+
+
+def seed_stream(seed: int, stream: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream,)))
+
+
+def make_plan(config: ExperimentConfig, corpus: TokenCorpus) -> Plan:
+    """Fix the training and evaluated domains, the weight bounds and the baselines once."""
+    t = config.target
+    domains = list(corpus.domains)
+    train, evald = split_domains(domains, t.target_domains(domains), holdout=t.holdout)
+    tokens = corpus.tokens("train")
+    bounds = Bounds.build(
+        train,
+        min_weight=config.sweep.min_weight,
+        max_weight=config.sweep.max_weight,
+        tokens_available=tokens,
+        token_budget=config.target_run.train.train_tokens,
+        max_epochs=config.sweep.max_epochs,
+    )
+    return Plan(
+        tokens_dir=str(corpus.path),
+        corpus_fingerprint=corpus.fingerprint,
+        train_domains=train,
+        eval_domains=evald,
+        tokens={d: tokens[d] for d in train},
+        lower=bounds.lower.tolist(),
+        upper=bounds.upper.tolist(),
+        baselines={
+            "uniform": dict(Mixture.uniform(train)),
+            "natural": dict(natural_mixture(tokens, train)),
+        },
+    )
+
+
+def sweep_specs(
+    config: ExperimentConfig, plan: Plan, corpus: TokenCorpus
+) -> list[tuple[str, RunSpec]]:
+    """The sweep's (label, spec) pairs: sampled mixtures plus, optionally, the baselines."""
+    mixtures = sample_proxy_mixtures(
+        config.sweep.n_runs,
+        domains=plan.train_domains,
+        tokens=plan.tokens,
+        bounds=plan.bounds(),
+        sampler=config.sweep.sampler,
+        rng=seed_stream(config.seed, SWEEP_STREAM),
+    )
+    labelled = [(f"mix{i:03d}", m) for i, m in enumerate(mixtures)]
+    if config.sweep.include_baselines:
+        labelled += [(k, Mixture(v)) for k, v in plan.baselines.items()]
+    # Every proxy shares the experiment seed (common random numbers: same initialisation and
+    # batch stream), so differences between runs come from the mixture, not from noise.
+    return [
+        (
+            label,
+            RunSpec.for_mixture(
+                m,
+                kind="proxy",
+                corpus=corpus,
+                train_domains=plan.train_domains,
+                eval_domains=plan.eval_domains,
+                train=config.proxy,
+                seed=config.seed,
+                evaluator=config.target.evaluator_ref(),
+            ),
+        )
+        for label, m in labelled
+    ]
+
+
+def target_specs(
+    config: ExperimentConfig,
+    plan: Plan,
+    corpus: TokenCorpus,
+    mixtures: Mapping[str, Mapping[str, float]],
+) -> list[tuple[str, RunSpec]]:
+    """One target-scale run per (mixture, seed)."""
+    runs = []
+    for name, weights in mixtures.items():
+        mixture = Mixture(weights, domains=plan.train_domains, tolerance=1e-4, normalize=True)
+        for seed in config.target_run.seeds:
+            spec = RunSpec.for_mixture(
+                mixture,
+                kind="target",
+                corpus=corpus,
+                train_domains=plan.train_domains,
+                eval_domains=plan.eval_domains,
+                train=config.target_run.train,
+                seed=seed,
+                evaluator=config.target.evaluator_ref(),
+            )
+            runs.append((name, spec))
+    return runs
+
+
+def target_value_fn(config: ExperimentConfig, plan: Plan) -> Callable[[Mapping[str, Any]], float]:
+    """The config's target as a function of a run's result (``proxies.records.target_fn``)."""
+    t = config.target
+    return target_fn(
+        t.kind,
+        domain=t.domain,
+        weights=t.weights,
+        eval_domains=plan.eval_domains,
+        evaluator=t.evaluator,
+    )

@@ -1,0 +1,131 @@
+"""The report of a mixture search: markdown tables and PNG plots of the chosen mixture, the
+surrogates' cross-validated quality and the target runs against the baselines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from mixtures import plots
+from mixtures.io import atomic_write_text
+
+QUALITY_COLUMNS = ["surrogate", "runs", "folds", "spearman", "pearson", "mae"]
+COMPARISON_COLUMNS = [
+    "label",
+    "mean",
+    "std",
+    "min",
+    "max",
+    "seeds",
+    "margin_vs_chosen",
+    "paired_margin_std",
+]
+
+
+@dataclass(frozen=True)
+class TargetText:
+    """How the target reads in a report: its name, what is measured and the plot label."""
+
+    name: str
+    measure: str
+    label: str
+
+
+def describe_target(kind: str, domain: str | None, evaluator: str | None) -> TargetText:
+    if kind == "custom":
+        name = f"{evaluator}" + (f" on {domain}" if domain else "")
+        return TargetText(name, "custom evaluator", f"value ({name})")
+    name = domain if kind == "domain" and domain else kind
+    return TargetText(name, "validation loss", f"loss ({name})")
+
+
+def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
+    def cell(v: object) -> str:
+        return f"{v:.4f}" if isinstance(v, float) else str(v)
+
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
+    return head + "".join("| " + " | ".join(cell(r.get(c)) for c in columns) + " |\n" for r in rows)
+
+
+def draw_plots(
+    plots_dir: Path,
+    *,
+    mixtures: Mapping[str, Mapping[str, float]],
+    oof_path: Path,
+    comparison: Sequence[Mapping[str, Any]],
+    target: TargetText,
+    search_meta: Path | None,
+) -> list[Path]:
+    """Mixture bars, predicted vs measured (out of fold), the target runs and, for BO, the
+    regret curve over the search's runs in the order they ran. Returns the PNGs."""
+    plots.mixture_bars(dict(mixtures), plots_dir / "mixtures.png")
+    oof = json.loads(oof_path.read_text())
+    plots.predicted_vs_measured(
+        np.array(oof["measured"]),
+        {k: np.array(v) for k, v in oof["predicted"].items()},
+        plots_dir / "predicted_vs_measured.png",
+    )
+    if comparison:
+        plots.comparison_bars(list(comparison), plots_dir / "target_runs.png", metric=target.label)
+    if search_meta is not None:
+        meta = pl.read_parquet(search_meta).filter(pl.col("status") == "ok")
+        # sweep runs first (mixNNN, baselines), then BO rounds in order (boRR-i)
+        ordered = meta.sort(pl.col("label").str.starts_with("bo"), "label")
+        plots.regret_curve(ordered["target"].to_list(), plots_dir / "bo_regret.png")
+    return sorted(plots_dir.glob("*.png"))
+
+
+def render_report(
+    *,
+    title: str,
+    target_kind: str,
+    target: TargetText,
+    train_domains: Sequence[str],
+    mixtures: Mapping[str, Mapping[str, float]],
+    chosen: Mapping[str, Any],
+    scale: str,
+    quality: Sequence[Mapping[str, Any]],
+    comparison: Sequence[Mapping[str, Any]],
+) -> str:
+    """The report's markdown without its images."""
+    weights = [
+        {"domain": d, **{k: m.get(d, 0.0) for k, m in mixtures.items()}} for d in train_domains
+    ]
+    std = chosen["predicted_std"]
+    lines = [
+        f"# mixopt report: {title}",
+        f"Target: **{target_kind}** {target.name} ({target.measure}, lower is better). "
+        f"Training domains: {', '.join(train_domains)}.",
+        "## Chosen mixture",
+        f"Surrogate `{chosen['surrogate']}` predicts {chosen['predicted']:.4f}"
+        + (f" ± {std:.4f}" if std is not None else "")
+        + f" at {scale} scale (best {scale} run measured: "
+        + f"{chosen['best_observed']['target']:.4f}).",
+        md_table(weights, ["domain", *mixtures]),
+        "## Surrogate quality (k-fold, out of fold)",
+        md_table(quality, QUALITY_COLUMNS),
+    ]
+    if comparison:
+        lines += [
+            "## Target runs (larger model, several seeds)",
+            md_table(comparison, COMPARISON_COLUMNS),
+            "Chosen beats every baseline by more than the seed spread: "
+            f"**{beats_all_baselines(comparison)}**.",
+        ]
+    return "\n\n".join(lines)
+
+
+def beats_all_baselines(comparison: Sequence[Mapping[str, Any]]) -> bool:
+    return bool(comparison) and any(r["beats_all_baselines"] for r in comparison)
+
+
+def write_report(path: Path, text: str, pngs: Sequence[Path]) -> Path:
+    """``report.md`` with its plots linked relative to it."""
+    links = "\n".join(f"![{p.stem}]({p.relative_to(path.parent)})" for p in pngs)
+    return atomic_write_text(path, text + "\n\n" + links + "\n")

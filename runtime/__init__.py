@@ -1,0 +1,1 @@
+"""The Prefect runtime: task runners and device placement, the temporary local API server."""

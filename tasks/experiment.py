@@ -1,0 +1,39 @@
+"""Prefect tasks that open an experiment: save its resolved config, fix its plan."""
+
+from __future__ import annotations
+
+import time
+
+import yaml
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from configs.experiment import ExperimentDir, Plan
+from configs.schema import ExperimentConfig
+from configs.specs import make_plan
+from mixtures.io import atomic_write_text, write_json
+from proxies.tokens import TokenCorpus
+from tasks.common import git_sha
+
+
+@task(name="setup-experiment", cache_policy=NO_CACHE)
+def setup_experiment_task(config: ExperimentConfig, exp: ExperimentDir) -> ExperimentDir:
+    """Save the resolved config, seed and git sha beside the results."""
+    atomic_write_text(exp.config, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
+    write_json(
+        exp.root / "meta.json",
+        {
+            "seed": config.seed,
+            "git_sha": git_sha(),
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        },
+    )
+    return exp
+
+
+@task(name="plan-experiment", cache_policy=NO_CACHE)
+def plan_experiment_task(config: ExperimentConfig, tokens_dir: str, exp: ExperimentDir) -> Plan:
+    """Fix the domains, bounds and baseline mixtures once; write plan.json."""
+    plan = make_plan(config, TokenCorpus.load(tokens_dir))
+    plan.write(exp.plan)
+    return plan
