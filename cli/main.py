@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cli.errors import run_command
-from mixtures.errors import MixoptError
+from mixtures.errors import MixoptError, RunError
 
 
 def _env_defaults() -> None:
@@ -30,8 +30,7 @@ def _config(args: argparse.Namespace):
 
 def _api():
     """Prefect's temporary server, started before anything else (see runtime.server.TemporaryAPI).
-    Imported here: runtime.server (urllib, subprocess) is ~70 ms that `mixopt runs ...` and
-    `--help` do not need."""
+    Imported here: `mixopt runs ...` and `--help` need no server code."""
     from runtime.server import TemporaryAPI
 
     return TemporaryAPI()
@@ -80,6 +79,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
         with api.running():
             out = sweep(config, args.experiment_dir)
+    if out.n_ok == 0:
+        raise RunError(f"no proxy run finished ok: see the status and errors in {out.meta}")
     print(f"{out.n_ok} runs finished ok; run table: {out.table}; metadata: {out.meta}")
     return 0
 

@@ -12,14 +12,37 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mixtures.errors import ConfigError
-from mixtures.names import BO_SURROGATE_NAMES, DEFAULT_BO_SURROGATE, SURROGATE_NAMES
+from mixtures.names import DEFAULT_BO_SURROGATE
 from mixtures.sampling import SamplerConfig
 from proxies.config import EvaluatorRef, PresetName, TrainConfig
 from proxies.evaluators import check_evaluator
 
 _NAME = re.compile(r"[a-z0-9_]+")
-#: The registry's names (mixtures/names.py), so config and registry cannot drift apart.
-SurrogateName = Literal[SURROGATE_NAMES]
+#: The registry's names (mixtures/names.py), spelled out for the type checker; a test asserts
+#: that they equal the registry's, so config and registry cannot drift apart.
+SurrogateName = Literal[
+    "ridge",
+    "lightgbm",
+    "regmix_lgbm",
+    "gp",
+    "gp_linear",
+    "gp_hybrid",
+    "gp_hybrid_linear",
+    "gp_average",
+    "mixing_law",
+    "loglinear",
+    "ensemble",
+]
+BOSurrogateName = Literal["gp", "gp_linear", "gp_hybrid", "gp_hybrid_linear", "gp_average"]
+BaselineName = Literal["uniform", "natural"]
+
+
+def _default_baselines() -> list[BaselineName]:
+    return ["uniform", "natural"]
+
+
+def _default_compared() -> list[SurrogateName]:
+    return ["ridge", "lightgbm", "gp", "ensemble"]
 
 
 class _Strict(BaseModel):
@@ -195,7 +218,7 @@ class SearchConfig(_Strict):
         "the best cross-validated Spearman on this experiment's runs (ties: first listed)",
     )
     compare: list[SurrogateName] = Field(
-        default_factory=lambda: ["ridge", "lightgbm", "gp", "ensemble"],
+        default_factory=_default_compared,
         min_length=1,
         description="surrogates whose cross-validated quality is reported",
     )
@@ -204,7 +227,7 @@ class SearchConfig(_Strict):
     top_k: int = Field(100, ge=1, description="top predicted candidates averaged (regmix)")
     bo_rounds: int = Field(2, ge=0, description="bo: rounds after the initial sweep")
     bo_batch: int = Field(4, ge=1, description="bo: proxies trained per round")
-    bo_surrogate: Literal[BO_SURROGATE_NAMES] | None = Field(
+    bo_surrogate: BOSurrogateName | None = Field(
         None,
         description="bo: the GP (or the ensemble of GPs, gp_average) that proposes the rounds' "
         f"mixtures and chooses the final one; null = {DEFAULT_BO_SURROGATE} with method bo "
@@ -226,9 +249,7 @@ class TargetRunConfig(_Strict):
         default_factory=lambda: TrainConfig(model="small", train_tokens=1_000_000)
     )
     seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1)
-    baselines: list[Literal["uniform", "natural"]] = Field(
-        default_factory=lambda: ["uniform", "natural"]
-    )
+    baselines: list[BaselineName] = Field(default_factory=_default_baselines)
     deployment: str | None = Field(
         None,
         description="target_run deployment that receives the chosen mixture when it "
@@ -308,7 +329,26 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"--set {key}: {p!r} is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(raw)
+    try:
+        node[parts[-1]] = yaml.load(raw, Loader=_StrictLoader)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"--set {key}: the value is not valid YAML: {err}") from None
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """YAML's safe loader, except that a key given twice in one mapping is an error (plain YAML
+    keeps the last one without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 def parse_config(data: dict[str, Any], *, origin: str = "<dict>") -> ExperimentConfig:
@@ -324,8 +364,8 @@ def load_config(path: str | Path, *, overrides: list[str] | None = None) -> Expe
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping, got {type(data).__name__}")

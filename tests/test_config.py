@@ -101,3 +101,36 @@ def test_bo_proxy_needs_bo_a_different_proxy_and_two_runs():
     one = ["search.method=bo", larger, "search.bo_rounds=1", "search.bo_batch=1"]
     with pytest.raises(ConfigError, match=r"at least 2 runs .* \(bo_rounds \* bo_batch = 1\)"):
         load_config(smoke, overrides=one)
+
+
+def test_config_literals_are_the_registry_names():
+    from typing import get_args
+
+    from configs.schema import BOSurrogateName, SurrogateName
+    from mixtures.names import BO_SURROGATE_NAMES, SURROGATE_NAMES
+
+    assert get_args(SurrogateName) == SURROGATE_NAMES
+    assert get_args(BOSurrogateName) == BO_SURROGATE_NAMES
+
+
+def test_duplicate_keys_binary_files_and_bad_set_values_are_named(tmp_path):
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("name: a\nseed: 1\nseed: 2\n")
+    with pytest.raises(ConfigError, match="duplicate key 'seed'"):
+        load_config(dup)
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\x00\xff\xfe\x80")
+    with pytest.raises(ConfigError, match="is not valid YAML"):
+        load_config(binary)
+    with pytest.raises(ConfigError, match="--set sweep.n_runs: the value is not valid YAML"):
+        load_config(ROOT / "configs" / "smoke.yaml", overrides=["sweep.n_runs=[1"])
+
+
+def test_names_with_a_trailing_newline_are_refused():
+    with pytest.raises(ConfigError, match="name"):
+        load_config(ROOT / "configs" / "smoke.yaml", overrides=['name="smoke\\n"'])
+    with pytest.raises(ConfigError, match="must match"):
+        load_config(
+            ROOT / "configs" / "smoke.yaml",
+            overrides=["corpus.source=folders", 'corpus.folders={"nl\\n": /tmp}'],
+        )

@@ -137,9 +137,17 @@ def upward(graph: Counter[tuple[str, str]]) -> list[tuple[str, str]]:
     return sorted((a, b) for a, b in graph if LAYERS[b] >= LAYERS[a])
 
 
-def to_dot(graph: Counter[tuple[str, str]], title: str) -> str:
+def to_dot(graph: Counter[tuple[str, str]], title: str, cycles: list[list[str]]) -> str:
+    """Packages top to bottom in stage order; arrows labelled with the number of importing
+    module pairs; upward arrows in red; module import loops listed under the title."""
     bad = set(upward(graph))
-    lines = [f'digraph "{title}" {{', "  rankdir=TB;", f'  label="{title}";', "  node [shape=box];"]
+    loops = "".join(f"\\nimport loop: {' <-> '.join(c)}" for c in cycles)
+    lines = [
+        f'digraph "{title}" {{',
+        "  rankdir=TB;",
+        f'  label="{title}{loops}";',
+        "  node [shape=box];",
+    ]
     for pkg in LAYERS:
         lines.append(f'  "{pkg}";')
     for (a, b), n in sorted(graph.items()):
@@ -155,14 +163,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write DOT here (default: stdout)")
     args = parser.parse_args(argv)
     graph = edges(args.rev)
-    dot = to_dot(graph, f"mixopt packages ({args.rev or 'working tree'})")
+    cycles = module_cycles(args.rev)
+    dot = to_dot(graph, f"mixopt packages ({args.rev or 'working tree'})", cycles)
     if args.out:
         args.out.write_text(dot)
     else:
         sys.stdout.write(dot)
     for a, b in upward(graph):
         print(f"upward import: {a} -> {b}", file=sys.stderr)
-    for group in module_cycles(args.rev):
+    for group in cycles:
         print(f"import loop: {' <-> '.join(group)}", file=sys.stderr)
     return 0
 

@@ -83,6 +83,34 @@ def test_missing_domain_folder_is_named_and_nothing_is_lost(tmp_path, tiny_domai
     assert keep.read_text() == "earlier work"
 
 
+@pytest.mark.slow
+def test_sweep_where_every_run_fails_exits_nonzero(tmp_path, tiny_domains):
+    folders = "{" + ", ".join(f"{k}: {v}" for k, v in tiny_domains.items()) + "}"
+    out = _mixopt(
+        tmp_path,
+        "sweep",
+        "--config",
+        str(ROOT / "configs/smoke.yaml"),
+        "--experiment-dir",
+        str(tmp_path / "exp"),
+        "--set",
+        "corpus.source=folders",
+        "--set",
+        f"corpus.folders={folders}",
+        "--set",
+        f"corpus.cache_dir={tmp_path / 'corpus'}",
+        "--set",
+        "target.domain=delta",
+        "--set",
+        "sweep.n_runs=2",
+        "--set",
+        "proxy.device=cuda",  # no GPU here: every run fails
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "no proxy run finished ok" in out.stderr
+    assert (tmp_path / "exp" / "runs_meta.parquet").is_file()
+
+
 def test_auto_surrogate_picks_best_finite_spearman():
     from mixtures.errors import DataError
     from tasks.surrogate import pick_surrogate
