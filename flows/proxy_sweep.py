@@ -11,7 +11,7 @@ from prefect.futures import as_completed
 from tqdm import tqdm
 
 from configs.schema import ExperimentConfig
-from proxies.runs import RunSpec, RunStore, read_plan, write_plan
+from proxies.runs import RunSpec, RunStore, read_run_list, write_run_list
 from runtime.runners import make_task_runner
 from tasks.proxy import run_proxy_task
 
@@ -50,10 +50,10 @@ def submit_runs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str
 
 
 @flow(name="proxy_sweep", log_prints=True)
-def proxy_sweep(plan: str, tokens_dir: str, store_dir: str) -> dict[str, str]:
-    """Train every run of the run-list file (``proxies.runs.write_plan``); results are files
+def proxy_sweep(run_list: str, tokens_dir: str, store_dir: str) -> dict[str, str]:
+    """Train every run of the run-list file (``proxies.runs.write_run_list``); results are files
     under store_dir, finished runs are skipped."""
-    return submit_runs(read_plan(plan), tokens_dir, store_dir)
+    return submit_runs(read_run_list(run_list), tokens_dir, store_dir)
 
 
 def train_runs(
@@ -65,8 +65,8 @@ def train_runs(
     name: str = "proxy_sweep",
 ) -> dict[str, str]:
     """``proxy_sweep`` as a subflow on the configured task runner; the runs go to it as a file
-    under ``<store_dir>/plans`` (small flow parameters: a distributed runner ships them with
+    under ``<store_dir>/run_lists`` (small flow parameters: a distributed runner ships them with
     every task)."""
-    path = write_plan(runs, Path(store_dir) / "plans")
+    path = write_run_list(runs, Path(store_dir) / "run_lists")
     flow_ = proxy_sweep.with_options(name=name, task_runner=make_task_runner(config.runner))
     return flow_(str(path), tokens_dir, str(store_dir))

@@ -115,7 +115,7 @@ def _read_record(path: Path) -> dict[str, Any]:
         raise DataError(f"run record {path} is corrupt ({err}); delete it to rerun") from None
 
 
-def write_plan(runs: Sequence[tuple[str, RunSpec]], folder: str | Path) -> Path:
+def write_run_list(runs: Sequence[tuple[str, RunSpec]], folder: str | Path) -> Path:
     """Write (label, spec) pairs as ``<folder>/<content hash>.json`` (atomic); returns the path.
 
     A sweep's flow takes this path, not the specs: flow parameters travel with every task a
@@ -131,16 +131,16 @@ def write_plan(runs: Sequence[tuple[str, RunSpec]], folder: str | Path) -> Path:
     return path
 
 
-def read_plan(path: str | Path) -> list[tuple[str, RunSpec]]:
-    """The (label, spec) pairs of a plan file written by ``write_plan``."""
+def read_run_list(path: str | Path) -> list[tuple[str, RunSpec]]:
+    """The (label, spec) pairs of a run-list file written by ``write_run_list``."""
     path = Path(path)
     try:
         payload = json.loads(path.read_text())
         return [(str(item["label"]), RunSpec.model_validate(item["spec"])) for item in payload]
     except FileNotFoundError:
-        raise DataError(f"plan file {path} does not exist") from None
+        raise DataError(f"run-list file {path} does not exist") from None
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise DataError(f"plan file {path} is not a list of runs: {err}") from None
+        raise DataError(f"run-list file {path} is not a list of runs: {err}") from None
 
 
 def execute_run(

@@ -1,1 +1,1 @@
-"""The Prefect runtime: task runners and device placement, the temporary local API server."""
+"""The Prefect runtime: the task runners (thread, Dask, Ray) and the temporary local API server."""

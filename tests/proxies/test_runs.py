@@ -9,7 +9,7 @@ from mixtures.mixture import Mixture
 from proxies.compare import compare_target_runs
 from proxies.planning import natural_mixture, split_domains
 from proxies.records import records_to_tables, target_fn
-from proxies.runs import RunSpec, RunStore, execute_run, read_plan, write_plan
+from proxies.runs import RunSpec, RunStore, execute_run, read_run_list, write_run_list
 from proxies.train import TrainConfig
 
 CFG = TrainConfig(model="nano", seq_len=16, batch_size=4, train_tokens=512, eval_tokens=256)
@@ -64,18 +64,18 @@ def test_a_crashing_run_is_recorded_as_failed(tiny_corpus, tmp_path):
     assert "unknown domain 'nope'" in rec["result"]["error"]
 
 
-def test_plan_file_round_trips_and_names_its_problems(tiny_corpus, tmp_path):
+def test_run_list_file_round_trips_and_names_its_problems(tiny_corpus, tmp_path):
     runs = [(f"mix{i}", spec_for(tiny_corpus, [0.5, 0.25, 0.25], seed=i)) for i in range(3)]
-    path = write_plan(runs, tmp_path / "plans")
-    assert read_plan(path) == runs
-    assert write_plan(runs, tmp_path / "plans") == path  # content-named: same runs, same file
-    assert write_plan(runs[:2], tmp_path / "plans") != path
-    with pytest.raises(DataError, match="plan file .*nope.json does not exist"):
-        read_plan(tmp_path / "nope.json")
+    path = write_run_list(runs, tmp_path / "run_lists")
+    assert read_run_list(path) == runs
+    assert write_run_list(runs, tmp_path / "run_lists") == path  # content-named: same runs, same file
+    assert write_run_list(runs[:2], tmp_path / "run_lists") != path
+    with pytest.raises(DataError, match="run-list file .*nope.json does not exist"):
+        read_run_list(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps([{"label": "x"}]))
     with pytest.raises(DataError, match="bad.json is not a list of runs"):
-        read_plan(bad)
+        read_run_list(bad)
 
 
 def test_corrupt_record_is_a_clear_error(tmp_path):

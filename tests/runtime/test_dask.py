@@ -46,7 +46,7 @@ def test_distributed_sweep_equals_thread_sweep_run_for_run(
     from configs.experiment import ExperimentDir
     from flows.prepare_corpus import prepare_corpus
     from flows.proxy_sweep import proxy_sweep
-    from proxies.runs import write_plan
+    from proxies.runs import write_run_list
     from tasks.experiment import plan_experiment_task
     from tasks.proxy import sample_sweep_task
 
@@ -62,13 +62,13 @@ def test_distributed_sweep_equals_thread_sweep_run_for_run(
     plan = plan_experiment_task.fn(config, tokens, ExperimentDir(tmp_path))
     runs = sample_sweep_task.fn(config, plan)
     stores = {}
-    plan = str(write_plan(runs, tmp_path / "plans"))
+    run_list = str(write_run_list(runs, tmp_path / "run_lists"))
     for name, workers in (("thread", 1), (kind, 2)):
         runner = make_task_runner(
             config.runner.model_copy(update={"kind": name, "max_workers": workers})
         )
         stores[name] = str(tmp_path / name)
-        labels = proxy_sweep.with_options(task_runner=runner)(plan, tokens, stores[name])
+        labels = proxy_sweep.with_options(task_runner=runner)(run_list, tokens, stores[name])
         assert len(labels) == len(runs) == 4
     local, remote = _results(stores["thread"]), _results(stores[kind])
     assert sorted(local) == sorted(remote) == sorted(spec.run_id for _, spec in runs)
