@@ -20,7 +20,9 @@ def _paired_margins(ok: pl.DataFrame, labels: list[str]) -> pl.Series:
     for label in labels:
         pairs = ok.filter(pl.col("label") == label).join(chosen, on="seed")
         diff = (pairs["target"] - pairs["c"]) if label != "chosen" else None
-        out.append(float(diff.std(ddof=1)) if diff is not None and len(diff) > 1 else None)
+        spread = diff.std(ddof=1) if diff is not None and len(diff) > 1 else None
+        # A float column's std is a float, or None when fewer than two values are not null.
+        out.append(spread if isinstance(spread, float) else None)
     return pl.Series("paired_margin_std", out, dtype=pl.Float64)
 
 

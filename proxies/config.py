@@ -25,8 +25,8 @@ class ModelShape(BaseModel):
 
 
 #: Named sizes. Non-embedding parameters: 12 * d^2 * layers roughly (SwiGLU MLP of d_ff = 4d
-#: is 3 * d * d_ff). At these sizes the output layer dominates the compute (corpus-notes.md), so
-#: presets grow depth and width together with the target run's several-times-larger budget.
+#: is 3 * d * d_ff). At these sizes the output layer dominates the compute, so presets grow
+#: depth and width together with the target run's several-times-larger budget.
 PRESETS: dict[str, ModelShape] = {
     "nano": ModelShape(d_model=32, n_layers=1, n_heads=2, d_ff=64),
     "micro": ModelShape(d_model=64, n_layers=2, n_heads=2, d_ff=192),
@@ -39,6 +39,7 @@ PresetName = Literal["nano", "micro", "tiny", "small", "base"]
 
 
 def resolve_shape(preset: str) -> ModelShape:
+    """The shape of a named preset; ConfigError for an unknown name or an invalid shape."""
     if preset not in PRESETS:
         raise ConfigError(f"unknown model preset {preset!r}; known: {sorted(PRESETS)}")
     shape = PRESETS[preset]
@@ -76,6 +77,7 @@ class TrainConfig(BaseModel):
 
     @property
     def steps(self) -> int:
+        """Optimizer steps the token budget buys (at least one)."""
         return max(1, self.train_tokens // (self.batch_size * self.seq_len))
 
 

@@ -57,7 +57,9 @@ def load_evaluator(ref: str) -> Evaluator:
         raise ConfigError(
             f"evaluator {ref!r}: cannot import {module_name!r}: {type(err).__name__}: {err}{hint}"
         ) from err
-    fn = module
+    # A dotted attribute path of a user's module: what it names is known only at run time
+    # (checked by callable() here and by run_evaluator's check of the value it returns).
+    fn: Any = module
     for part in attr.split("."):
         fn = getattr(fn, part, None)
         if fn is None:

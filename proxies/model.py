@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 
 import torch
-from transformers import LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedModel
 
 from proxies.config import PRESETS, ModelShape, PresetName, resolve_shape
 
@@ -18,7 +18,9 @@ _INIT_LOCK = threading.Lock()
 
 def build_model(shape: ModelShape, *, vocab_size: int, seq_len: int, seed: int) -> LlamaForCausalLM:
     """A freshly initialised model; ``seed`` makes the initialisation reproducible."""
-    config = LlamaConfig(
+    # attn_implementation is one of the keyword arguments PreTrainedConfig.__init__ takes besides
+    # the dataclass fields, which are all that transformers' type signature declares.
+    config = LlamaConfig(  # type: ignore[call-arg]
         vocab_size=vocab_size,
         hidden_size=shape.d_model,
         intermediate_size=shape.d_ff,
@@ -38,10 +40,11 @@ def build_model(shape: ModelShape, *, vocab_size: int, seq_len: int, seed: int) 
     return model
 
 
-def count_parameters(model: torch.nn.Module, *, non_embedding: bool = True) -> int:
+def count_parameters(model: PreTrainedModel, *, non_embedding: bool = True) -> int:
+    """Parameters of ``model``; with ``non_embedding``, less the (tied) token embeddings."""
     total = sum(p.numel() for p in model.parameters())
     if non_embedding:
-        total -= model.get_input_embeddings().weight.numel()
+        total -= sum(p.numel() for p in model.get_input_embeddings().parameters())
     return int(total)
 
 

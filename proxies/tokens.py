@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ import polars as pl
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
 from mixtures.errors import DataError
-from proxies.files import atomic_write_bytes
+from mixtures.io import atomic_path, atomic_write_bytes
 
 TOKEN_COUNTS_SCHEMA = {
     "domain": pl.Utf8,
@@ -105,6 +104,8 @@ def build_token_arrays(
     tok = train_tokenizer(docs_dir, domains, vocab_size=vocab_size, sample_bytes=sample_bytes)
     atomic_write_bytes(out_dir / "tokenizer.json", tok.to_str().encode())
     eos_id = tok.token_to_id(EOS)
+    if eos_id is None:  # a special token of the trainer, so only a changed trainer loses it
+        raise DataError(f"the trained tokenizer has no {EOS!r} token")
     rows = []
     for domain in sorted(domains):
         (out_dir / domain).mkdir(exist_ok=True)
@@ -115,9 +116,8 @@ def build_token_arrays(
             n_bytes = sum(len(t.encode("utf-8")) for t in texts)
             rows.append((domain, split, len(texts), n_bytes, int(ids.size)))
     counts = pl.DataFrame(rows, schema=TOKEN_COUNTS_SCHEMA, orient="row")
-    tmp = out_dir / ".counts.parquet.tmp"
-    counts.write_parquet(tmp)
-    os.replace(tmp, out_dir / "counts.parquet")
+    with atomic_path(out_dir / "counts.parquet") as tmp:
+        counts.write_parquet(tmp)
     meta = {
         "build_key": key,
         "fingerprint": hashlib.sha256(f"{key}".encode()).hexdigest()[:16],
@@ -148,6 +148,7 @@ class TokenCorpus:
 
     @classmethod
     def load(cls, path: str | Path) -> TokenCorpus:
+        """Open a finished token folder (``tokens.json`` present); DataError otherwise."""
         path = Path(path)
         meta_path = path / "tokens.json"
         if not meta_path.exists():
@@ -185,4 +186,5 @@ class TokenCorpus:
         return dict(zip(rows["domain"].to_list(), rows["tokens"].to_list(), strict=True))
 
     def tokenizer(self) -> Tokenizer:
+        """The corpus tokenizer, read from ``tokenizer.json``."""
         return Tokenizer.from_file(str(self.path / "tokenizer.json"))

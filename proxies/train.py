@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -37,7 +37,8 @@ class TrainResult:
     device: str = "cpu"
     error: str | None = None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON-able dict, the ``result`` of a run record."""
         return asdict(self)
 
 
@@ -49,6 +50,7 @@ def set_torch_threads(n: int) -> None:
 
 
 def resolve_device(choice: str) -> torch.device:
+    """The device of ``train.device``: ``auto`` is cuda when present, else cpu."""
     if choice == "cuda" and not torch.cuda.is_available():
         raise ConfigError("train.device is 'cuda' but no CUDA device is available")
     if choice == "auto":
@@ -65,7 +67,8 @@ def lr_factor(step: int, *, total: int, warmup_fraction: float, min_ratio: float
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig, device: torch.device):
+def make_adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
+    """AdamW at ``cfg.lr`` with ``cfg.weight_decay`` on matrices only (not norms or biases)."""
     decay = [p for p in model.parameters() if p.ndim >= 2]
     no_decay = [p for p in model.parameters() if p.ndim < 2]
     groups = [
@@ -130,12 +133,16 @@ def train_model(
     """
     device = resolve_device(cfg.device)
     init_seed, data_seed = np.random.SeedSequence(seed).generate_state(2)
-    model = build_model(
+    llama = build_model(
         resolve_shape(cfg.model),
         vocab_size=corpus.vocab_size,
         seq_len=cfg.seq_len,
         seed=int(init_seed),
-    ).to(device)
+    )
+    # Moved in place through nn.Module's typed ``to``: transformers wraps its override with
+    # functools.wraps, which leaves type checkers no usable signature.
+    model: torch.nn.Module = llama
+    model.to(device)
     batcher = MixtureBatcher(
         [corpus.array(d, "train") for d in train_domains],
         np.asarray(weights, dtype=float),
@@ -143,11 +150,11 @@ def train_model(
         batch_size=cfg.batch_size,
         rng=np.random.default_rng(data_seed),
     )
-    opt = make_optimizer(model, cfg, device)
+    opt = make_adamw(model, cfg)
     total = cfg.steps
     limit = cfg.divergence_ratio * math.log(corpus.vocab_size)
     result = TrainResult(
-        status="ok", non_embedding_params=count_parameters(model), device=device.type
+        status="ok", non_embedding_params=count_parameters(llama), device=device.type
     )
     start = time.perf_counter()
     model.train()

@@ -40,7 +40,6 @@ SPLITS = ("train", "val")
 _DOMAIN_NAME = re.compile(r"[a-z0-9_]+")
 
 
-
 @dataclass(frozen=True)
 class _Domain:
     """One domain after cleaning, dedup and capping, before writing."""
@@ -53,6 +52,7 @@ class _Domain:
     truncated: bool
 
     def stats(self) -> DomainStats:
+        """The manifest's record of this domain."""
         return DomainStats(
             name=self.name,
             n_train_docs=len(self.train),

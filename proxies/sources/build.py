@@ -164,9 +164,7 @@ def _build_domain(
     return SourceResult(spec.name, True, final, ctx.total_bytes, len(files), "built")
 
 
-def _resolve_inputs(
-    spec: DomainSpec, fetched: Mapping[str, Future[Path | str]]
-) -> dict[str, Path]:
+def _resolve_inputs(spec: DomainSpec, fetched: Mapping[str, Future[Path | str]]) -> dict[str, Path]:
     """Wait for each package of the spec; its local root, or SourceUnavailable with why not."""
     for command in spec.commands:
         if shutil.which(command) is None:

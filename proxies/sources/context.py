@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from proxies.documents import split_text
+from proxies.documents.text import split_text
 from proxies.sources.common import SourceUnavailable
 
 MIN_TAIL_BYTES = 2_000

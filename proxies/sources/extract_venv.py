@@ -16,59 +16,70 @@ from proxies.sources.context import Context, dist_version, files_under, package_
 
 
 def extract_code_python(ctx: Context) -> None:
-    # The venv's own transformers (pinned by the project): no download, same files as the wheel.
-    files = files_under(package_dir("transformers"), (".py",), skip_dirs=("__pycache__",))
-    ctx.write_part(
+    """Python source: the venv's own transformers (pinned by the project), no download,
+    the same files as the wheel."""
+    _write_tree(
+        ctx,
         "transformers",
         f"transformers=={dist_version('transformers')} (venv)",
-        read_files(files, prefix="transformers/"),
+        package_dir("transformers"),
+        (".py",),
+        prefix="transformers/",
+        skip_dirs=("__pycache__",),
     )
 
 
 def extract_code_cpp(ctx: Context) -> None:
-    # The headers shipped in the torch wheel, as installed in the venv.
-    include = package_dir("torch") / "include"
-    files = files_under(include, (".h", ".hpp", ".hh", ".cuh"))
-    ctx.write_part(
+    """C++ source: the headers shipped in the torch wheel, as installed in the venv."""
+    _write_tree(
+        ctx,
         "torch_include",
         f"torch=={dist_version('torch')} (venv) include/",
-        read_files(files, prefix="torch/include/"),
+        package_dir("torch") / "include",
+        (".h", ".hpp", ".hh", ".cuh"),
+        prefix="torch/include/",
     )
 
 
 def extract_py_stdlib(ctx: Context) -> None:
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    files = files_under(
-        stdlib,
-        (".py",),
-        skip_dirs=("site-packages", "dist-packages", "__pycache__", "test", "tests", "idlelib"),
-    )
-    ctx.write_part(
+    """The running Python's standard library modules, without its tests and IDLE."""
+    _write_tree(
+        ctx,
         "stdlib",
         f"Python {_python_version()} standard library .py",
-        read_files(files, prefix="stdlib/"),
+        Path(sysconfig.get_paths()["stdlib"]),
+        (".py",),
+        prefix="stdlib/",
+        skip_dirs=("site-packages", "dist-packages", "__pycache__", "test", "tests", "idlelib"),
     )
 
 
 def extract_py_headers(ctx: Context) -> None:
-    include = Path(sysconfig.get_paths()["include"])
-    ctx.write_part(
+    """The running Python's C headers."""
+    _write_tree(
+        ctx,
         "python_include",
         f"Python {_python_version()} C headers",
-        read_files(files_under(include, (".h",)), prefix="include/"),
+        Path(sysconfig.get_paths()["include"]),
+        (".h",),
+        prefix="include/",
     )
 
 
 def extract_py_licenses(ctx: Context) -> None:
+    """The licence and notice files of the venv's installed distributions."""
     files: dict[str, Path] = {}
     for info in _dist_infos():
         for path in sorted(info.rglob("*")):
             if path.is_file() and re.match(r"(LICEN[CS]E|COPYING|NOTICE)", path.name, re.I):
                 files[f"{info.name}/{path.relative_to(info).as_posix()}"] = path
-    ctx.write_part("dist_info_licenses", "licence files of the venv's *.dist-info", read_files(files))
+    ctx.write_part(
+        "dist_info_licenses", "licence files of the venv's *.dist-info", read_files(files)
+    )
 
 
 def extract_py_metadata(ctx: Context) -> None:
+    """The long descriptions (mostly READMEs) of the venv's installed distributions."""
     files = {
         f"{info.name}/METADATA": info / "METADATA"
         for info in _dist_infos()
@@ -100,3 +111,19 @@ def _dist_infos() -> list[Path]:
     if not found:
         raise SourceUnavailable(f"no *.dist-info folders in {site}")
     return found
+
+
+def _write_tree(
+    ctx: Context,
+    part: str,
+    note: str,
+    root: Path,
+    suffixes: tuple[str, ...],
+    *,
+    prefix: str,
+    skip_dirs: tuple[str, ...] = (),
+) -> None:
+    """Write the files under ``root`` with one of ``suffixes`` as the domain's one part, each
+    document's id its path prefixed with ``prefix``."""
+    files = files_under(root, suffixes, skip_dirs=skip_dirs)
+    ctx.write_part(part, note, read_files(files, prefix=prefix))

@@ -86,7 +86,9 @@ def domain_specs() -> dict[str, DomainSpec]:
         DomainSpec(
             "dictionary",
             extract_dictionary,
-            debs=_debs(dict.fromkeys(("dict-foldoc", "dict-gcide", "dict-wn"), "./usr/share/dictd/*")),
+            debs=_debs(
+                dict.fromkeys(("dict-foldoc", "dict-gcide", "dict-wn"), "./usr/share/dictd/*")
+            ),
         ),
         DomainSpec("legal", extract_legal, pips=(Pip("scancode-toolkit==32.5.0"),)),
         DomainSpec(

