@@ -12,6 +12,9 @@ export it (see docs/operations.md); without one each worker would start its own 
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from configs.schema import RunnerConfig
@@ -27,14 +30,24 @@ def _worker_env(runner: RunnerConfig) -> dict[str, str]:
     return {"OMP_NUM_THREADS": n, "MKL_NUM_THREADS": n}
 
 
-def _dask_runner(runner: RunnerConfig) -> TaskRunner:
+def _runner_class(kind: str, module: str, name: str, install: str) -> Any:
+    """The task-runner class of an optional Prefect integration, imported only when chosen."""
     try:
-        from prefect_dask import DaskTaskRunner
+        return getattr(importlib.import_module(module), name)
     except ImportError as err:
         raise ConfigError(
-            f"runner.kind is 'dask' but prefect-dask is not installed ({err}); "
-            "install it with `pip install 'mixopt[scale]'` or `pip install prefect-dask`"
+            f"runner.kind is {kind!r} but {module.replace('_', '-')} is not installed ({err}); "
+            f"install it with {install}"
         ) from None
+
+
+def _dask_runner(runner: RunnerConfig) -> TaskRunner:
+    DaskTaskRunner = _runner_class(
+        "dask",
+        "prefect_dask",
+        "DaskTaskRunner",
+        "`pip install 'mixopt[scale]'` or `pip install prefect-dask`",
+    )
     if runner.address:
         return DaskTaskRunner(address=runner.address)
     return DaskTaskRunner(
@@ -51,13 +64,9 @@ def _dask_runner(runner: RunnerConfig) -> TaskRunner:
 
 
 def _ray_runner(runner: RunnerConfig) -> TaskRunner:
-    try:
-        from prefect_ray import RayTaskRunner
-    except ImportError as err:
-        raise ConfigError(
-            f"runner.kind is 'ray' but prefect-ray is not installed ({err}); "
-            "install it with `pip install prefect-ray` (it brings ray)"
-        ) from None
+    RayTaskRunner = _runner_class(
+        "ray", "prefect_ray", "RayTaskRunner", "`pip install prefect-ray` (it brings ray)"
+    )
     env = _worker_env(runner)
     init_kwargs: dict = {"include_dashboard": False}
     if env:

@@ -207,7 +207,8 @@ class TemporaryAPI:
     Without a configured API, Prefect starts a temporary server (``uvicorn`` running
     ``prefect.server.api.server:create_app``) at the first flow call and waits for it. Started
     that way it comes after importing Prefect and its server module (seconds) and then boots
-    for seconds more. Started here, as the first thing a command does, its boot overlaps every import.
+    for seconds more. Started here, as the first thing a command does, its boot overlaps every
+    import.
     The server is Prefect's own app with the environment markers Prefect's temporary server sets
     and the same database; its process is ``runtime.temporary_server`` (which exits faster).
 

@@ -8,8 +8,8 @@ what they hold (task-run states, events) to the database.
 One thing differs from ``python -m uvicorn``: after that shutdown, the heap is frozen
 (``gc.freeze``) before the interpreter exits. The server's heap is large (FastAPI, pydantic and
 SQLAlchemy models) and the final garbage collection at exit takes a noticeable part of a
-second, while the command that started the server waits for its exit. Nothing is left to write by then, and atexit handlers
-still run.
+second, while the command that started the server waits for its exit. Nothing is left to write
+by then, and atexit handlers still run.
 """
 
 from __future__ import annotations

@@ -27,12 +27,17 @@ def test_core_packages_do_not_import_prefect():
     assert out.stdout.strip() == "", f"prefect imported by the core: {out.stdout}"
 
 
-def test_imports_point_down_the_stages_without_loops():
+def _package_graph():
     sys.path.insert(0, str(ROOT / "tools"))
     try:
         import package_graph
     finally:
         sys.path.remove(str(ROOT / "tools"))
+    return package_graph
+
+
+def test_imports_point_down_the_stages_without_loops():
+    package_graph = _package_graph()
     graph = package_graph.edges()
     assert ("cli", "flows") in graph and ("tasks", "proxies") in graph  # the graph is read
     assert package_graph.upward(graph) == []
@@ -40,11 +45,7 @@ def test_imports_point_down_the_stages_without_loops():
 
 
 def test_the_layer_check_sees_an_upward_import_and_a_loop():
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        import package_graph
-    finally:
-        sys.path.remove(str(ROOT / "tools"))
+    package_graph = _package_graph()
     graph = package_graph.edges()
     graph[("mixtures", "cli")] += 1
     assert package_graph.upward(graph) == [("mixtures", "cli")]

@@ -25,6 +25,18 @@ def _mixopt(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+def _on_folders(tmp_path: Path, folders: dict) -> list[str]:
+    """Arguments of a smoke experiment in tmp_path on the given domain folders, ending with
+    ``--set`` so that one more override can follow."""
+    spec = "{" + ", ".join(f"{k}: {v}" for k, v in folders.items()) + "}"
+    sets = ["corpus.source=folders", f"corpus.folders={spec}", "target.domain=delta"]
+    sets.append(f"corpus.cache_dir={tmp_path / 'corpus'}")
+    args = ["--config", str(ROOT / "configs/smoke.yaml"), "--experiment-dir", str(tmp_path / "exp")]
+    for item in sets:
+        args += ["--set", item]
+    return [*args, "--set"]
+
+
 def test_bad_config_lists_problems_and_exits_2(tmp_path):
     out = _mixopt(
         tmp_path,
@@ -58,26 +70,8 @@ def test_missing_domain_folder_is_named_and_nothing_is_lost(tmp_path, tiny_domai
     keep = tmp_path / "exp" / "keep.txt"
     keep.parent.mkdir(parents=True)
     keep.write_text("earlier work")
-    folders = {**{k: str(v) for k, v in tiny_domains.items()}, "ghost": str(tmp_path / "nope")}
-    spec = "{" + ", ".join(f"{k}: {v}" for k, v in folders.items()) + "}"
-    out = _mixopt(
-        tmp_path,
-        "optimize",
-        "--config",
-        str(ROOT / "configs/smoke.yaml"),
-        "--experiment-dir",
-        str(tmp_path / "exp"),
-        "--set",
-        "corpus.source=folders",
-        "--set",
-        f"corpus.folders={spec}",
-        "--set",
-        f"corpus.cache_dir={tmp_path / 'corpus'}",
-        "--set",
-        "target.domain=delta",
-        "--set",
-        "corpus.min_domains=5",
-    )
+    folders = {**tiny_domains, "ghost": tmp_path / "nope"}
+    out = _mixopt(tmp_path, "optimize", *_on_folders(tmp_path, folders), "corpus.min_domains=5")
     assert out.returncode == 2, out.stderr[-2000:]
     assert str(tmp_path / "nope") in out.stderr
     assert keep.read_text() == "earlier work"
@@ -85,27 +79,9 @@ def test_missing_domain_folder_is_named_and_nothing_is_lost(tmp_path, tiny_domai
 
 @pytest.mark.slow
 def test_sweep_where_every_run_fails_exits_nonzero(tmp_path, tiny_domains):
-    folders = "{" + ", ".join(f"{k}: {v}" for k, v in tiny_domains.items()) + "}"
-    out = _mixopt(
-        tmp_path,
-        "sweep",
-        "--config",
-        str(ROOT / "configs/smoke.yaml"),
-        "--experiment-dir",
-        str(tmp_path / "exp"),
-        "--set",
-        "corpus.source=folders",
-        "--set",
-        f"corpus.folders={folders}",
-        "--set",
-        f"corpus.cache_dir={tmp_path / 'corpus'}",
-        "--set",
-        "target.domain=delta",
-        "--set",
-        "sweep.n_runs=2",
-        "--set",
-        "proxy.device=cuda",  # no GPU here: every run fails
-    )
+    args = _on_folders(tmp_path, tiny_domains)
+    # no GPU here: every run fails
+    out = _mixopt(tmp_path, "sweep", *args, "sweep.n_runs=2", "--set", "proxy.device=cuda")
     assert out.returncode == 2, out.stderr[-2000:]
     assert "no proxy run finished ok" in out.stderr
     assert (tmp_path / "exp" / "runs_meta.parquet").is_file()

@@ -68,7 +68,8 @@ def test_run_list_file_round_trips_and_names_its_problems(tiny_corpus, tmp_path)
     runs = [(f"mix{i}", spec_for(tiny_corpus, [0.5, 0.25, 0.25], seed=i)) for i in range(3)]
     path = write_run_list(runs, tmp_path / "run_lists")
     assert read_run_list(path) == runs
-    assert write_run_list(runs, tmp_path / "run_lists") == path  # content-named: same runs, same file
+    # content-named: same runs, same file
+    assert write_run_list(runs, tmp_path / "run_lists") == path
     assert write_run_list(runs[:2], tmp_path / "run_lists") != path
     with pytest.raises(DataError, match="run-list file .*nope.json does not exist"):
         read_run_list(tmp_path / "nope.json")
