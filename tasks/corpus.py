@@ -10,8 +10,8 @@ from prefect.cache_policies import NO_CACHE
 from configs.schema import CorpusConfig
 from mixtures.errors import ConfigError
 from proxies.documents import prepare_documents
+from proxies.encode import build_token_arrays
 from proxies.sources import DEFAULT_DOMAINS, SMOKE_DOMAINS, build_sources
-from proxies.tokens import build_token_arrays
 
 MB = 1_000_000
 

@@ -46,7 +46,7 @@ def tiny_domains(tmp_path_factory) -> dict:
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory, tiny_domains):
     from proxies.documents import prepare_documents
-    from proxies.tokens import build_token_arrays
+    from proxies.encode import build_token_arrays
 
     root = tmp_path_factory.mktemp("corpus")
     manifest = prepare_documents(

@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 from mixtures.errors import DataError
-from proxies.tokens import TOKEN_COUNTS_SCHEMA, TokenCorpus, build_token_arrays
+from proxies.encode import build_token_arrays
+from proxies.tokens import TOKEN_COUNTS_SCHEMA, TokenCorpus
 
 
 def test_token_arrays_roundtrip_and_counts(tiny_corpus):
