@@ -118,7 +118,8 @@ class ExperimentDir:
 
 class Plan(BaseModel):
     """What an experiment fixes once its corpus is known: which domains train and which are
-    evaluated, the weight bounds, the token counts behind the prior, and the baselines."""
+    evaluated, the weight bounds, the true token counts behind the prior, the natural mixture
+    and the repetition bound, and the baselines."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -127,6 +128,11 @@ class Plan(BaseModel):
     train_domains: list[str]
     eval_domains: list[str]
     tokens: dict[str, int]
+    """Tokens of each training domain's whole source (``TokenCorpus.tokens("source")``)."""
+    tokens_estimated: dict[str, bool]
+    """Per training domain: its source count is estimated (only a capped share tokenized)."""
+    production_tokens: int
+    """Token budget of the run the mixture is for: the repetition bound and the exports."""
     lower: list[float]
     upper: list[float]
     baselines: dict[str, dict[str, float]]

@@ -67,7 +67,12 @@ class CorpusConfig(_Strict):
     )
     cap_mb: float = Field(6.0, gt=0, description="cap per domain (train + val), MB of clean text")
     val_fraction: float = Field(0.05, gt=0, lt=0.5, description="validation share, by document")
-    min_domains: int = Field(3, ge=2, description="stop with an error below this many domains")
+    min_domains: int = Field(
+        3,
+        ge=2,
+        description="default and smoke sources: stop with an error below this many usable "
+        "domains (with source=folders every named domain must be usable)",
+    )
     install: bool = Field(
         True,
         description="download missing sources (default source) with apt-get and pip; an "
@@ -192,8 +197,14 @@ class SweepConfig(_Strict):
     max_epochs: float | None = Field(
         None,
         gt=0,
-        description="cap: no domain repeated more than this many times in the "
-        "target run's token budget; null = no cap",
+        description="cap: no domain repeated more than this many times in a run of "
+        "production_tokens, counted against the domain's whole source; null = no cap",
+    )
+    production_tokens: int | None = Field(
+        None,
+        gt=0,
+        description="token budget of the run the mixture is for, against which repetition is "
+        "bounded (max_epochs) and exported; null = the target run's train_tokens",
     )
 
 

@@ -18,7 +18,7 @@ from mixtures.mixture import Mixture
 from proxies.planning import natural_mixture, sample_proxy_mixtures, split_domains
 from proxies.records import target_fn
 from proxies.runs import RunSpec
-from proxies.tokens import TokenCorpus
+from proxies.tokens import SOURCE, TokenCorpus
 
 #: SeedSequence spawn keys of the sweep's sampler and of the search (BO rounds, simulations).
 SWEEP_STREAM, SEARCH_STREAM = 1, 2
@@ -29,17 +29,24 @@ def seed_stream(seed: int, stream: int) -> np.random.Generator:
 
 
 def make_plan(config: ExperimentConfig, corpus: TokenCorpus) -> Plan:
-    """Fix the training and evaluated domains, the weight bounds and the baselines once."""
+    """Fix the training and evaluated domains, the weight bounds and the baselines once.
+
+    Token counts are those of each domain's whole source, not of the capped share the proxies
+    train on: they set the prior, the natural mixture and, against the production run's budget,
+    the repetition bound.
+    """
     t = config.target
     domains = list(corpus.domains)
     train, evald = split_domains(domains, t.target_domains(domains), holdout=t.holdout)
-    tokens = corpus.tokens("train")
+    tokens = corpus.tokens(SOURCE)
+    estimated = corpus.estimated()
+    budget = config.sweep.production_tokens or config.target_run.train.train_tokens
     bounds = Bounds.build(
         train,
         min_weight=config.sweep.min_weight,
         max_weight=config.sweep.max_weight,
         tokens_available=tokens,
-        token_budget=config.target_run.train.train_tokens,
+        token_budget=budget,
         max_epochs=config.sweep.max_epochs,
     )
     return Plan(
@@ -48,6 +55,8 @@ def make_plan(config: ExperimentConfig, corpus: TokenCorpus) -> Plan:
         train_domains=train,
         eval_domains=evald,
         tokens={d: tokens[d] for d in train},
+        tokens_estimated={d: estimated[d] for d in train},
+        production_tokens=budget,
         lower=bounds.lower.tolist(),
         upper=bounds.upper.tolist(),
         baselines={

@@ -21,6 +21,7 @@ def prepare_corpus(config: ExperimentConfig) -> str:
     if dirs is None:
         dirs = build_sources_task(c)
     manifest = prepare_documents_task(c, dirs)
-    tokens = tokenize_task(c, sorted(dirs), manifest["fingerprint"])
+    kept = sorted(d["name"] for d in manifest["domains"])
+    tokens = tokenize_task(c, kept, manifest["fingerprint"])
     get_run_logger().info("corpus ready at %s", tokens)
     return tokens

@@ -14,8 +14,16 @@ from tokenizers import Tokenizer
 
 from mixtures.errors import DataError
 from mixtures.io import atomic_write_bytes, write_parquet
-from proxies.tokenizer import eos_id, train_tokenizer
-from proxies.tokens import SPLITS, TOKEN_COUNTS_SCHEMA, TokenCorpus, token_dtype
+from proxies.documents import DocsManifest, read_manifest
+from proxies.tokenizer import check_trained_vocab, eos_id, train_tokenizer
+from proxies.tokens import (
+    COUNTS_VERSION,
+    SOURCE,
+    SPLITS,
+    TOKEN_COUNTS_SCHEMA,
+    TokenCorpus,
+    token_dtype,
+)
 
 
 def read_texts(path: Path) -> list[str]:
@@ -63,26 +71,33 @@ def build_token_arrays(
     The build is keyed by ``docs_fingerprint`` and the tokenizer settings: if ``tokens.json``
     already records the same key, nothing is recomputed.
     """
+    check_trained_vocab(vocab_size)
     key = _build_key(docs_fingerprint, vocab_size, sample_bytes, domains)
     meta_path = out_dir / "tokens.json"
-    if meta_path.exists() and json.loads(meta_path.read_text()).get("build_key") == key:
-        return TokenCorpus.load(out_dir)
+    manifest = read_manifest(docs_dir)
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("build_key") == key:
+            if meta.get("counts_version") != COUNTS_VERSION:  # token files fine, counts older
+                _write_counts(out_dir, manifest, _file_counts(out_dir, manifest, meta))
+                atomic_write_bytes(
+                    meta_path,
+                    json.dumps({**meta, "counts_version": COUNTS_VERSION}, indent=2).encode(),
+                )
+            return TokenCorpus.load(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tok = train_tokenizer(sample_texts(docs_dir, domains, sample_bytes), vocab_size=vocab_size)
     atomic_write_bytes(out_dir / "tokenizer.json", tok.to_str().encode())
     eos = eos_id(tok)
     dtype = token_dtype(tok.get_vocab_size())
-    rows = []
+    n_tokens: dict[tuple[str, str], int] = {}
     for domain in sorted(domains):
         for split in SPLITS:
             texts = read_texts(docs_dir / domain / f"{split}.parquet")
             ids = encode_texts(tok, texts, eos, dtype)
             atomic_write_bytes(out_dir / domain / f"{split}.bin", ids.tobytes())
-            n_bytes = sum(len(t.encode("utf-8")) for t in texts)
-            rows.append((domain, split, len(texts), n_bytes, int(ids.size)))
-    write_parquet(
-        pl.DataFrame(rows, schema=TOKEN_COUNTS_SCHEMA, orient="row"), out_dir / "counts.parquet"
-    )
+            n_tokens[domain, split] = int(ids.size)
+    _write_counts(out_dir, manifest, n_tokens)
     meta = {
         "build_key": key,
         "fingerprint": hashlib.sha256(f"{key}".encode()).hexdigest()[:16],
@@ -91,9 +106,39 @@ def build_token_arrays(
         "eos_id": eos,
         "dtype": np.dtype(dtype).name,
         "domains": sorted(domains),
+        "counts_version": COUNTS_VERSION,
     }
     atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
     return TokenCorpus.load(out_dir)
+
+
+def _file_counts(out_dir: Path, manifest: DocsManifest, meta: dict) -> dict[tuple[str, str], int]:
+    """Tokens of every domain and split of a finished build, from its files' sizes."""
+    itemsize = np.dtype(meta.get("dtype", "uint16")).itemsize
+    return {
+        (d.name, split): (out_dir / d.name / f"{split}.bin").stat().st_size // itemsize
+        for d in manifest.domains
+        for split in SPLITS
+    }
+
+
+def _write_counts(
+    out_dir: Path, manifest: DocsManifest, n_tokens: dict[tuple[str, str], int]
+) -> None:
+    """counts.parquet: the tokenized splits, and each domain's whole source (split ``source``),
+    exact when nothing was capped, else its bytes times the tokenized share's tokens per byte."""
+    rows = []
+    for d in manifest.domains:
+        train, val = n_tokens[d.name, "train"], n_tokens[d.name, "val"]
+        rows.append((d.name, "train", d.n_train_docs, d.train_bytes, train, False))
+        rows.append((d.name, "val", d.n_val_docs, d.val_bytes, val, False))
+        kept_bytes = d.train_bytes + d.val_bytes
+        source = round(d.source_bytes * (train + val) / max(kept_bytes, 1))
+        if not d.truncated:
+            source = train + val
+        rows.append((d.name, SOURCE, d.source_docs, d.source_bytes, source, d.truncated))
+    frame = pl.DataFrame(rows, schema=TOKEN_COUNTS_SCHEMA, orient="row")
+    write_parquet(frame, out_dir / "counts.parquet")
 
 
 def _build_key(fp: str, vocab_size: int, sample_bytes: int, domains: Sequence[str]) -> str:

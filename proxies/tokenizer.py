@@ -13,10 +13,14 @@ EOS = "<|endoftext|>"
 MAX_TRAINED_VOCAB = 65_535
 
 
-def train_tokenizer(texts: Iterable[str], *, vocab_size: int) -> Tokenizer:
-    """Train a byte-level BPE tokenizer with ``EOS`` as its one special token."""
+def check_trained_vocab(vocab_size: int) -> None:
     if not 256 < vocab_size <= MAX_TRAINED_VOCAB:
         raise DataError(f"vocab_size must be in (256, {MAX_TRAINED_VOCAB}], got {vocab_size}")
+
+
+def train_tokenizer(texts: Iterable[str], *, vocab_size: int) -> Tokenizer:
+    """Train a byte-level BPE tokenizer with ``EOS`` as its one special token."""
+    check_trained_vocab(vocab_size)
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()

@@ -5,7 +5,8 @@ Layout under a token folder::
     tokenizer.json                 the tokenizer (tokenizers library)
     <domain>/train.bin, val.bin    token ids (uint16, or uint32 past 65,536 ids), documents
                                    separated by the EOS id
-    counts.parquet                 domain, split, documents, bytes, tokens  (TOKEN_COUNTS_SCHEMA)
+    counts.parquet                 domain, split (train, val, source), documents, bytes, tokens,
+                                   estimated  (TOKEN_COUNTS_SCHEMA)
     tokens.json                    fingerprint, vocab size, eos id, dtype, domains (written last)
 """
 
@@ -27,7 +28,14 @@ TOKEN_COUNTS_SCHEMA = {
     "documents": pl.Int64,
     "bytes": pl.Int64,
     "tokens": pl.Int64,
+    "estimated": pl.Boolean,
 }
+#: The row of each domain's whole source (split ``source``): every document of the domain, not
+#: only the capped share that was tokenized. Its tokens are exact when nothing was capped, else
+#: estimated from the source's bytes and the tokenized share's tokens per byte.
+SOURCE = "source"
+#: Version of the counts table's content; a build with an older one has its counts recomputed.
+COUNTS_VERSION = 2
 SPLITS = ("train", "val")
 
 
@@ -84,9 +92,14 @@ class TokenCorpus:
         return np.memmap(path, dtype=self.dtype, mode="r")
 
     def tokens(self, split: str = "train") -> dict[str, int]:
-        """Token count per domain for one split."""
+        """Token count per domain of one split, or of the whole source (``"source"``)."""
         rows = self.counts.filter(pl.col("split") == split).sort("domain")
         return dict(zip(rows["domain"].to_list(), rows["tokens"].to_list(), strict=True))
+
+    def estimated(self) -> dict[str, bool]:
+        """Per domain: whether its source token count is estimated (only a sample tokenized)."""
+        rows = self.counts.filter(pl.col("split") == SOURCE).sort("domain")
+        return dict(zip(rows["domain"].to_list(), rows["estimated"].to_list(), strict=True))
 
     def tokenizer(self) -> Tokenizer:
         """The corpus tokenizer, read from ``tokenizer.json``."""

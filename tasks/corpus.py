@@ -52,13 +52,16 @@ def build_sources_task(c: CorpusConfig) -> dict[str, str]:
 
 @task(name="prepare-documents", cache_policy=NO_CACHE)
 def prepare_documents_task(c: CorpusConfig, domain_dirs: dict[str, str]) -> dict:
+    """Clean, dedup, cap and split every domain. Your folders must all be usable (a domain you
+    named is never dropped); of the extracted sources, ``min_domains`` must be."""
+    required = len(domain_dirs) if c.source == "folders" else c.min_domains
     manifest = prepare_documents(
         {k: Path(v) for k, v in domain_dirs.items()},
         c.build_dir / "docs",
         cap_bytes=int(c.cap_mb * MB),
         val_fraction=c.val_fraction,
         seed=0,
-        min_domains=c.min_domains,
+        min_domains=required,
     )
     return manifest.to_json()
 

@@ -22,6 +22,6 @@ def export_mixture_task(
         order=plan.train_domains,
         valid_domains=config.target.target_domains(domains),
         tokens_available=plan.tokens,
-        requested_tokens=config.target_run.train.train_tokens,
+        requested_tokens=plan.production_tokens,
     )
     return {k: str(p) for k, p in paths.items()}

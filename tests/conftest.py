@@ -62,10 +62,6 @@ def tiny_corpus(tmp_path_factory, tiny_domains):
     )
 
 
-ROOT = Path(__file__).resolve().parents[2]
-SMOKE = ROOT / "configs" / "smoke.yaml"
-
-
 @pytest.fixture(scope="session")
 def prefect_server_url(tmp_path_factory) -> Iterator[str]:
     from runtime.server import prefect_server

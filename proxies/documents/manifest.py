@@ -13,7 +13,7 @@ from typing import Any
 from mixtures.errors import DataError
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,10 @@ class DomainStats:
     """Supported input files read from the domain folder."""
     truncated: bool
     """True when the byte cap dropped documents."""
+    source_docs: int
+    """Documents of the whole domain after cleaning and dedup, before the cap."""
+    source_bytes: int
+    """Their UTF-8 bytes: with the kept share's tokens per byte, the domain's true size."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,8 @@ def _stats_from_json(index: int, item: Any) -> DomainStats:
         "n_duplicates_removed": int,
         "n_files": int,
         "truncated": bool,
+        "source_docs": int,
+        "source_bytes": int,
     }
     if not isinstance(item, Mapping) or set(item) != set(types):
         raise DataError(

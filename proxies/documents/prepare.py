@@ -50,6 +50,8 @@ class _Domain:
     n_duplicates: int
     n_files: int
     truncated: bool
+    source_docs: int
+    source_bytes: int
 
     def stats(self) -> DomainStats:
         """The manifest's record of this domain."""
@@ -62,6 +64,8 @@ class _Domain:
             n_duplicates_removed=self.n_duplicates,
             n_files=self.n_files,
             truncated=self.truncated,
+            source_docs=self.source_docs,
+            source_bytes=self.source_bytes,
         )
 
 
@@ -215,6 +219,8 @@ def _prepare_domain(
         n_duplicates=n_duplicates,
         n_files=n_files,
         truncated=len(capped) < len(docs),
+        source_docs=len(docs),
+        source_bytes=_nbytes(docs),
     )
 
 

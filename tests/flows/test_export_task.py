@@ -22,6 +22,8 @@ def test_export_task_uses_plan_order_targets_and_token_counts(tmp_path) -> None:
         train_domains=train,
         eval_domains=["py_headers", *train],
         tokens={"py_licenses": 4096, "py_metadata": 100_000, "py_stdlib": 100_000},
+        tokens_estimated={d: False for d in train},
+        production_tokens=config.target_run.train.train_tokens,
         lower=[0.0] * 3,
         upper=[1.0] * 3,
         baselines={},
@@ -35,3 +37,7 @@ def test_export_task_uses_plan_order_targets_and_token_counts(tmp_path) -> None:
     olmo = yaml.safe_load(Path(paths["olmo"]).read_text())["sources"]
     assert [s["source_name"] for s in olmo] == ["py_licenses", "py_metadata"]
     assert olmo[0]["max_repetition_ratio"] == 2.0  # 0.5 * 16384 tokens from 4096 available
+    bigger = plan.model_copy(update={"production_tokens": 65_536})
+    paths = export_mixture_task.fn(config, bigger, chosen, ExperimentDir(tmp_path / "b"))
+    olmo = yaml.safe_load(Path(paths["olmo"]).read_text())["sources"]
+    assert olmo[0]["max_repetition_ratio"] == 8.0  # 0.5 * 65536 tokens from 4096 available

@@ -283,11 +283,13 @@ def test_bad_options(tmp_path: Path) -> None:
 
 def test_manifest_from_json_rejects_malformed() -> None:
     with pytest.raises(DataError, match="fingerprint must be sha256"):
-        DocsManifest.from_json({"version": 1, "fingerprint": "abc", "domains": []})
+        DocsManifest.from_json({"version": 2, "fingerprint": "abc", "domains": []})
+    with pytest.raises(DataError, match="version must be 2, got 1"):
+        DocsManifest.from_json({"version": 1, "fingerprint": "0" * 64, "domains": []})
     with pytest.raises(DataError, match=r"domains\[0\]\.n_files must be int"):
         DocsManifest.from_json(
             {
-                "version": 1,
+                "version": 2,
                 "fingerprint": "0" * 64,
                 "domains": [
                     {
@@ -299,6 +301,8 @@ def test_manifest_from_json_rejects_malformed() -> None:
                         "n_duplicates_removed": 0,
                         "n_files": "1",
                         "truncated": False,
+                        "source_docs": 2,
+                        "source_bytes": 2,
                     }
                 ],
             }
