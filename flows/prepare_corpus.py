@@ -1,4 +1,5 @@
-"""Flow: build (or reuse) the corpus: sources -> clean documents -> tokenizer and token arrays."""
+"""Flow: build (or reuse) the corpus: sources -> clean documents -> tokenizer and token arrays;
+or, for ``source: tokens``, the user's token files checked and indexed in place."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from tasks.corpus import (
     build_sources_task,
     prepare_documents_task,
     source_folders,
+    token_files_task,
     tokenize_task,
 )
 
@@ -17,11 +19,14 @@ from tasks.corpus import (
 def prepare_corpus(config: ExperimentConfig) -> str:
     """Build the corpus the config describes; returns the token folder. Reuses finished work."""
     c = config.corpus
-    dirs = source_folders(c)
-    if dirs is None:
-        dirs = build_sources_task(c)
-    manifest = prepare_documents_task(c, dirs)
-    kept = sorted(d["name"] for d in manifest["domains"])
-    tokens = tokenize_task(c, kept, manifest["fingerprint"])
+    if c.source == "tokens":
+        tokens = token_files_task(c)
+    else:
+        dirs = source_folders(c)
+        if dirs is None:
+            dirs = build_sources_task(c)
+        manifest = prepare_documents_task(c, dirs)
+        kept = sorted(d["name"] for d in manifest["domains"])
+        tokens = tokenize_task(c, kept, manifest["fingerprint"])
     get_run_logger().info("corpus ready at %s", tokens)
     return tokens

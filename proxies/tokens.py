@@ -8,19 +8,26 @@ Layout under a token folder::
     counts.parquet                 domain, split (train, val, source), documents, bytes, tokens,
                                    estimated  (TOKEN_COUNTS_SCHEMA)
     tokens.json                    fingerprint, vocab size, eos id, dtype, domains (written last)
+
+A corpus of the user's own token files (``proxies.token_files``, ``"source": "tokens"`` in
+``tokens.json``) has no ``.bin`` files here: ``shards.json`` lists the pieces of those files that
+make up each domain and split, read in place.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import polars as pl
 from tokenizers import Tokenizer
 
 from mixtures.errors import DataError
+from proxies.shards import ShardPiece, open_pieces
 
 TOKEN_COUNTS_SCHEMA = {
     "domain": pl.Utf8,
@@ -37,6 +44,9 @@ SOURCE = "source"
 #: Version of the counts table's content; a build with an older one has its counts recomputed.
 COUNTS_VERSION = 2
 SPLITS = ("train", "val")
+#: ``tokens.json``'s ``source`` of a corpus read in place from the user's token files.
+TOKEN_FILES_SOURCE = "tokens"
+SHARDS_FILE = "shards.json"
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -55,6 +65,10 @@ class TokenCorpus:
     domains: tuple[str, ...]
     counts: pl.DataFrame
     dtype: np.dtype
+    shards: Mapping[str, Mapping[str, tuple[ShardPiece, ...]]] | None = field(
+        default=None, repr=False
+    )
+    """Per domain and split, the pieces of the user's token files; None for built arrays."""
 
     @classmethod
     def load(cls, path: str | Path) -> TokenCorpus:
@@ -70,6 +84,9 @@ class TokenCorpus:
                 f"{path / 'counts.parquet'}: schema {dict(counts.schema)} is not "
                 f"{TOKEN_COUNTS_SCHEMA}"
             )
+        shards = None
+        if meta.get("source") == TOKEN_FILES_SOURCE:
+            shards = _read_shards(path / SHARDS_FILE)
         return cls(
             path=path,
             fingerprint=meta["fingerprint"],
@@ -78,14 +95,23 @@ class TokenCorpus:
             domains=tuple(meta["domains"]),
             counts=counts,
             dtype=np.dtype(meta.get("dtype", "uint16")),
+            shards=shards,
         )
 
     def array(self, domain: str, split: str) -> np.ndarray:
-        """The token ids of one domain and split, memory-mapped read-only."""
+        """The token ids of one domain and split, memory-mapped read-only.
+
+        For the user's token files: one file's memory map, or for several a read-only
+        ``proxies.shards.ShardedTokens`` view, which supports what training and evaluation use
+        of an ndarray (``len``, ``dtype``, integer-array indexing of any shape). It is typed as
+        an ndarray because that is what their signatures take.
+        """
         if domain not in self.domains:
             raise DataError(f"unknown domain {domain!r}; the corpus has {list(self.domains)}")
         if split not in SPLITS:
             raise DataError(f"split must be one of {SPLITS}, got {split!r}")
+        if self.shards is not None:
+            return cast(np.ndarray, open_pieces(self.shards[domain][split]))
         path = self.path / domain / f"{split}.bin"
         if path.stat().st_size == 0:
             return np.zeros(0, dtype=self.dtype)
@@ -102,5 +128,33 @@ class TokenCorpus:
         return dict(zip(rows["domain"].to_list(), rows["estimated"].to_list(), strict=True))
 
     def tokenizer(self) -> Tokenizer:
-        """The corpus tokenizer, read from ``tokenizer.json``."""
-        return Tokenizer.from_file(str(self.path / "tokenizer.json"))
+        """The corpus tokenizer, read from ``tokenizer.json``; DataError when the corpus has
+        none (token files prepared without ``corpus.tokenizer``)."""
+        path = self.path / "tokenizer.json"
+        if not path.is_file():
+            raise DataError(f"corpus {self.path} has no tokenizer; set corpus.tokenizer")
+        return Tokenizer.from_file(str(path))
+
+
+def _read_shards(path: Path) -> dict[str, dict[str, tuple[ShardPiece, ...]]]:
+    """``shards.json``, with every file checked to still have the size it had when indexed (a
+    file rewritten since would be read under the old fingerprint)."""
+    if not path.is_file():
+        raise DataError(f"{path} is missing; run prepare-corpus")
+    data = json.loads(path.read_text())["domains"]
+    out = {
+        d: {split: tuple(ShardPiece.from_json(p) for p in pieces) for split, pieces in s.items()}
+        for d, s in data.items()
+    }
+    for by_split in out.values():
+        for pieces in by_split.values():
+            for piece in pieces:
+                file = Path(piece.path)
+                size = file.stat().st_size if file.is_file() else None
+                if size != piece.size:
+                    found = "is missing" if size is None else f"has {size} bytes"
+                    raise DataError(
+                        f"token file {file} had {piece.size} bytes when the corpus was prepared, "
+                        f"now it {found}; run prepare-corpus again"
+                    )
+    return out

@@ -1,4 +1,5 @@
-"""Prefect tasks of the corpus build: sources -> documents -> tokens."""
+"""Prefect tasks of the corpus build: sources -> documents -> tokens, or the user's token files
+indexed in place."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from mixtures.errors import ConfigError
 from proxies.documents import prepare_documents
 from proxies.encode import build_token_arrays
 from proxies.sources import DEFAULT_DOMAINS, SMOKE_DOMAINS, build_sources
+from proxies.token_files import TokenSourceSpec, build_token_files
 
 MB = 1_000_000
 
 
 def source_domains(c: CorpusConfig) -> list[str]:
     """The domains the config asks for: ``domains``, else all of its source's."""
-    known = {"default": DEFAULT_DOMAINS, "smoke": SMOKE_DOMAINS}.get(c.source, tuple(c.folders))
+    given = {"folders": tuple(c.folders), "tokens": tuple(c.token_domains)}
+    known = {"default": DEFAULT_DOMAINS, "smoke": SMOKE_DOMAINS, **given}[c.source]
     return list(c.domains) if c.domains is not None else list(known)
 
 
@@ -68,6 +71,7 @@ def prepare_documents_task(c: CorpusConfig, domain_dirs: dict[str, str]) -> dict
 
 @task(name="tokenize", cache_policy=NO_CACHE)
 def tokenize_task(c: CorpusConfig, domains: list[str], fingerprint: str) -> str:
+    """Encode the documents with the trained tokenizer, or with ``corpus.tokenizer``."""
     corpus = build_token_arrays(
         c.build_dir / "docs",
         c.build_dir / "tokens",
@@ -75,6 +79,33 @@ def tokenize_task(c: CorpusConfig, domains: list[str], fingerprint: str) -> str:
         docs_fingerprint=fingerprint,
         vocab_size=c.vocab_size,
         sample_bytes=int(c.tokenizer_sample_mb * MB),
+        tokenizer=c.tokenizer,
+        eos_token=c.eos_token,
     )
+    get_run_logger().info("token corpus %s: %s", corpus.fingerprint, corpus.tokens("train"))
+    return str(corpus.path)
+
+
+def token_source(c: CorpusConfig) -> TokenSourceSpec:
+    """``source: tokens``: the token files of the domains the config asks for."""
+    domains = source_domains(c)
+    missing = sorted(set(domains) - set(c.token_domains))
+    if missing:
+        raise ConfigError(f"corpus.domains names {missing}, not in corpus.token_domains")
+    return TokenSourceSpec(
+        domains={d: c.token_domains[d] for d in domains},
+        vocab_size=c.vocab_size,
+        eos_id=c.eos_id,
+        token_dtype=c.token_dtype,
+        val_fraction=c.val_fraction,
+        tokenizer=c.tokenizer,
+        eos_token=c.eos_token,
+    )
+
+
+@task(name="index-token-files", cache_policy=NO_CACHE)
+def token_files_task(c: CorpusConfig) -> str:
+    """Check and index the user's token files in place (no copy, no re-tokenizing)."""
+    corpus = build_token_files(token_source(c), c.build_dir / "tokens", scan_cache=c.scan_cache)
     get_run_logger().info("token corpus %s: %s", corpus.fingerprint, corpus.tokens("train"))
     return str(corpus.path)

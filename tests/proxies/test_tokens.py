@@ -1,3 +1,7 @@
+import hashlib
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -32,8 +36,6 @@ def test_build_is_reused_when_key_matches(tiny_corpus, tmp_path):
 
 
 def _docs_fp(corpus):
-    import json
-
     return json.loads((corpus.path / "tokens.json").read_text())["docs_fingerprint"]
 
 
@@ -93,8 +95,6 @@ def test_source_counts_are_true_shares_when_domains_differ_100x(tmp_path):
 
 
 def test_old_counts_are_recomputed_without_retokenizing(tiny_corpus):
-    import json
-
     meta_path = tiny_corpus.path / "tokens.json"
     meta = json.loads(meta_path.read_text())
     before = (tiny_corpus.path / "alpha" / "train.bin").stat().st_mtime_ns
@@ -112,3 +112,33 @@ def test_old_counts_are_recomputed_without_retokenizing(tiny_corpus):
     assert again.fingerprint == tiny_corpus.fingerprint
     assert again.counts.equals(tiny_corpus.counts)
     assert (tiny_corpus.path / "alpha" / "train.bin").stat().st_mtime_ns == before
+
+
+#: Identity of the tiny corpus built with the trained BPE. Every finished run's id includes the
+#: fingerprint, and the build folder's name the config key: if either moves, every existing
+#: experiment trains its runs again.
+TINY_BUILD_KEY = "0cd7e04d19c00fa5adae4e95fcb7d96534509cde4c2d0bb58462649588b108e6"
+TINY_FINGERPRINT = "70dc23206384d14f"
+TINY_TOKENS_SHA256 = "80e82f09da7b4878db06f7b36d174b661aea1a0d3cf3cbfc63b3a82b22600648"
+CONFIG_KEYS = {"default": "821c6a404317", "demo": "6a4b590d2504", "smoke": "63e7ad62a831"}
+
+
+def test_trained_tokenizer_build_keeps_its_identity(tiny_corpus):
+    from configs.schema import CorpusConfig, load_config
+
+    meta = json.loads((tiny_corpus.path / "tokens.json").read_text())
+    assert (meta["build_key"], tiny_corpus.fingerprint) == (TINY_BUILD_KEY, TINY_FINGERPRINT)
+    assert "tokenizer_sha256" not in meta
+    h = hashlib.sha256()
+    for domain in tiny_corpus.domains:
+        for split in ("train", "val"):
+            h.update((tiny_corpus.path / domain / f"{split}.bin").read_bytes())
+    assert h.hexdigest() == TINY_TOKENS_SHA256
+    root = Path(__file__).resolve().parents[2] / "configs"
+    keys = {
+        "default": CorpusConfig().key(),
+        "demo": load_config(root / "demo.yaml").corpus.key(),
+        "smoke": load_config(root / "smoke.yaml").corpus.key(),
+    }
+    assert keys == CONFIG_KEYS
+    assert CorpusConfig().vocab_size == 4096  # filled in, so saved configs name it
