@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Callable
@@ -16,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from mixtures.errors import ConfigError, DataError, MixoptError
-from mixtures.names import DEFAULT_SURROGATE, OPTIMIZER_NAMES, SURROGATE_NAMES
+from mixtures.io import atomic_write_text
+from mixtures.names import DEFAULT_BO_SURROGATE, DEFAULT_SURROGATE, OPTIMIZER_NAMES, SURROGATE_NAMES
 
 #: Exit code for bad input (unreadable or invalid files, inconsistent options), as argparse uses.
 EXIT_BAD_INPUT = 2
@@ -241,7 +241,7 @@ def bench_replay(args: argparse.Namespace) -> int:
         result["params"]["kernel_from"] = {
             "runs_file": str(args.kernel_from),
             "target": args.kernel_target or args.target,
-            "surrogate": params["kernel_from"].surrogate,
+            "surrogate": args.surrogate or DEFAULT_BO_SURROGATE,
             "domains": list(args.kernel_domains),
         }
     _write_json(args.json, result)
@@ -279,13 +279,13 @@ def _low_fidelity(args: argparse.Namespace, domains: tuple[str, ...]) -> Any:
     """The ``LowFidelityPrior`` fitted on ``--low-fidelity``'s runs (same domains, target)."""
     import time
 
-    from mixtures.surrogates.transfer import LowFidelityPrior
+    from mixtures.surrogates import LowFidelityPrior, make_surrogate
 
     cheap, X = _earlier_runs(
         args.low_fidelity, "--low-fidelity", args.low_fidelity_domains, args.runs, domains
     )
     start = time.perf_counter()
-    prior = LowFidelityPrior(args.low_fidelity_surrogate, random_state=args.seed)
+    prior = LowFidelityPrior(make_surrogate(args.low_fidelity_surrogate, random_state=args.seed))
     prior.fit(X, cheap.target(args.target), domains=domains)
     print(
         f"low-fidelity prior: {args.low_fidelity_surrogate} fitted on {len(cheap)} runs of "
@@ -299,8 +299,7 @@ def _kernel_from(args: argparse.Namespace, domains: tuple[str, ...]) -> Any:
     models (``--kernel-target`` negated with ``--maximize``)."""
     import time
 
-    from mixtures.names import DEFAULT_BO_SURROGATE
-    from mixtures.surrogates.transfer import TransferredKernel
+    from mixtures.surrogates import GPSurrogate, TransferredKernel, make_surrogate
 
     earlier, X = _earlier_runs(
         args.kernel_from, "--kernel-from", args.kernel_domains, args.runs, domains
@@ -308,8 +307,14 @@ def _kernel_from(args: argparse.Namespace, domains: tuple[str, ...]) -> Any:
     expr = args.kernel_target or args.target
     y = earlier.target(expr)
     surrogate = args.surrogate or DEFAULT_BO_SURROGATE
+    gp = make_surrogate(surrogate, random_state=args.seed)
+    if not isinstance(gp, GPSurrogate):
+        raise ConfigError(
+            f"a transferred kernel comes from a single GP surrogate (e.g. 'gp_hybrid'), "
+            f"got {surrogate!r}"
+        )
     start = time.perf_counter()
-    kernel = TransferredKernel(surrogate, random_state=args.seed)
+    kernel = TransferredKernel(gp)
     kernel.fit(X, -y if args.maximize else y, domains=domains)
     print(
         f"transferred kernel: {surrogate} fitted on {len(earlier)} runs of {args.kernel_from} "
@@ -359,12 +364,12 @@ def _batch(text: str) -> int | None:
 
 
 def _pct(v: float | None) -> str:
-    return "n/a" if v is None or math.isnan(v) else f"{100 * v:.1f}"
+    """A score as a percentage; "n/a" where it is undefined (None, ``evaluation.score``)."""
+    return "n/a" if v is None else f"{100 * v:.1f}"
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(data, indent=1, default=_jsonable) + "\n")
+    atomic_write_text(path, json.dumps(data, indent=1, default=_jsonable) + "\n")
 
 
 def _jsonable(value: object) -> object:

@@ -6,8 +6,10 @@ registries (``mixtures.surrogates``, ``mixtures.optimizers``) are checked agains
 
 from __future__ import annotations
 
-#: Every name ``mixtures.surrogates.make_surrogate`` accepts.
-SURROGATE_NAMES = (
+from typing import Literal, get_args
+
+#: Every name ``mixtures.surrogates.make_surrogate`` accepts (a type, for configs' fields).
+SurrogateName = Literal[
     "ridge",
     "lightgbm",
     "regmix_lgbm",
@@ -19,16 +21,18 @@ SURROGATE_NAMES = (
     "mixing_law",
     "loglinear",
     "ensemble",
-)
-#: The surrogate ``optimize_mixture`` and the optimizers use unless told otherwise.
-DEFAULT_SURROGATE = "ensemble"
-#: The GP the BO optimizer uses unless told otherwise: Bayesian linear in the weights and in their
-#: square roots (``gp_hybrid`` without its RBF part). Against ``gp_hybrid`` (the default before)
-#: it needs fewer runs to the top 1% on a pool no result of which was seen before the adoption
-#: rule was committed (benchmarks/bo_linear.py, docs/decisions.md).
-DEFAULT_BO_SURROGATE = "gp_hybrid_linear"
+]
+SURROGATE_NAMES: tuple[SurrogateName, ...] = get_args(SurrogateName)
 #: The surrogates the BO optimizer proposes with: the GPs and the ensemble of GPs (a registry
 #: test checks that exactly these are accepted by it).
-BO_SURROGATE_NAMES = ("gp", "gp_linear", "gp_hybrid", "gp_hybrid_linear", "gp_average")
+BOSurrogateName = Literal["gp", "gp_linear", "gp_hybrid", "gp_hybrid_linear", "gp_average"]
+BO_SURROGATE_NAMES: tuple[BOSurrogateName, ...] = get_args(BOSurrogateName)
+#: The surrogate ``optimize_mixture`` and the optimizers use unless told otherwise.
+DEFAULT_SURROGATE: SurrogateName = "ensemble"
+#: The GP the BO optimizer uses unless told otherwise: Bayesian linear in the weights and in their
+#: square roots (``gp_hybrid`` without its RBF part). It needs fewer runs to the top 1% than
+#: ``gp_hybrid`` on a held-out pool (benchmarks/bo_linear.py, docs/decisions.md).
+DEFAULT_BO_SURROGATE: BOSurrogateName = "gp_hybrid_linear"
 #: Every name ``mixtures.optimizers.make_optimizer`` accepts.
-OPTIMIZER_NAMES = ("random", "regmix", "bo")
+OptimizerName = Literal["random", "regmix", "bo"]
+OPTIMIZER_NAMES: tuple[OptimizerName, ...] = get_args(OptimizerName)

@@ -8,7 +8,6 @@ follow ``run_ids`` (sorted) and columns follow ``domains`` (sorted) unless domai
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -19,12 +18,13 @@ import polars as pl
 
 from mixtures.errors import ConfigError, DataError
 from mixtures.io import atomic_path
+from mixtures.target_expr import parse_target
 
 RUN_TABLE_SCHEMA: dict[str, pl.DataType] = {
-    "run_id": pl.Utf8,
-    "field": pl.Utf8,
-    "key": pl.Utf8,
-    "value": pl.Float64,
+    "run_id": pl.Utf8(),
+    "field": pl.Utf8(),
+    "key": pl.Utf8(),
+    "value": pl.Float64(),
 }
 FIELDS = ("weight", "metric", "fidelity", "cost")
 #: Weights of a run must sum to 1 within this: RegMix stores weights rounded to 3 decimals, so
@@ -34,12 +34,6 @@ WEIGHT_SUM_TOLERANCE = 0.005
 COST_KEY = "cost"
 #: Column prefixes of ``RunTable.wide``, per field.
 _WIDE_PREFIXES = (("weight", "w:"), ("metric", "m:"), ("fidelity", "f:"), ("cost", "c:"))
-
-_FUNC_RE = re.compile(r"^\s*(mean|sum)\s*\((.*)\)\s*$", re.DOTALL)
-_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_TERM_RE = re.compile(rf"^\s*(?:({_NUMBER})\s*\*\s*)?(\S(?:.*\S)?)\s*$", re.DOTALL)
-#: A '+' joins terms unless it is the sign of an exponent (``1e+3``).
-_PLUS_RE = re.compile(r"(?<![0-9.][eE])\+")
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,21 +152,13 @@ class RunTable:
         return self._matrix(field, (key,))[:, 0]
 
     def target(self, expr: str) -> np.ndarray:
-        """Target values (n,) in ``run_ids`` order from a metric expression.
+        """Target values (n,) in ``run_ids`` order from a metric expression: one metric, or
+        ``mean(...)``, ``sum(...)`` or a weighted sum of metrics (grammar: ``target_expr``).
 
-        Grammar (whitespace around tokens is ignored):
-
-        - ``<metric>``: one metric by its exact name (names may contain ``/``, ``-``, ``.``...);
-          an exact name always wins over the forms below;
-        - ``mean(<metric>, <metric>, ...)`` or ``sum(<metric>, ...)``;
-        - ``<term> + <term> + ...`` with ``<term>`` = ``<number> * <metric>`` or ``<metric>``,
-          e.g. ``0.5*metric/a + 0.5*metric/b``; numbers may be signed (``-0.5*x``).
-
-        Metric names inside the compound forms must not contain ``,``, ``(``, ``)``, ``*`` or ``+``.
         Raises DataError for an unknown metric (listing the available ones) or a run lacking a
         metric (naming the run), ConfigError for a malformed expression.
         """
-        terms = _parse_target(expr, self.metrics)
+        terms = parse_target(expr, self.metrics)
         available = self.metrics
         for _, name in terms:
             if name not in available:
@@ -214,7 +200,7 @@ class RunTable:
     def wide(self) -> pl.DataFrame:
         """One row per run (``run_ids`` order): ``run_id``, ``w:<domain>``, ``m:<metric>``, then
         ``f:<fidelity>`` and ``c:<cost>`` when present. Missing metrics are null."""
-        frame = pl.DataFrame({"run_id": list(self.run_ids)}, schema={"run_id": pl.Utf8})
+        frame = pl.DataFrame({"run_id": list(self.run_ids)}, schema={"run_id": pl.Utf8()})
         for field, prefix in _WIDE_PREFIXES:
             part = self.long.filter(pl.col("field") == field)
             if part.height == 0:
@@ -232,7 +218,7 @@ class RunTable:
 
     def _matrix(self, field: str, keys: Sequence[str]) -> np.ndarray:
         """(n, len(keys)) values joined on run_id and key; NaN where a run lacks a key."""
-        ids = pl.DataFrame({"run_id": list(self.run_ids)}, schema={"run_id": pl.Utf8})
+        ids = pl.DataFrame({"run_id": list(self.run_ids)}, schema={"run_id": pl.Utf8()})
         out = np.full((len(ids), len(keys)), np.nan)
         part = self.long.filter((pl.col("field") == field) & pl.col("key").is_in(list(keys)))
         for j, key in enumerate(keys):
@@ -361,36 +347,3 @@ def _check_weights(frame: pl.DataFrame) -> None:
             f"run {run['run_id']!r}: weights sum to {run['total']:.6g}, expected 1 within "
             f"{WEIGHT_SUM_TOLERANCE} ({off.height} run(s) affected)"
         )
-
-
-def _parse_target(expr: str, metrics: Sequence[str]) -> list[tuple[float, str]]:
-    """(coefficient, metric) terms of a target expression; see ``RunTable.target``."""
-    if not isinstance(expr, str) or not expr.strip():
-        raise ConfigError(f"target must be a non-empty metric expression, got {expr!r}")
-    text = expr.strip()
-    if text in metrics:
-        return [(1.0, text)]
-    func = _FUNC_RE.match(text)
-    if func:
-        names = [a.strip() for a in func.group(2).split(",")]
-        if not all(names):
-            raise ConfigError(f"empty argument in target {expr!r}")
-        coef = 1.0 / len(names) if func.group(1) == "mean" else 1.0
-        return [(coef, name) for name in names]
-    if "(" in text or ")" in text:
-        raise ConfigError(
-            f"cannot parse target {expr!r}: the only functions are mean(...) and sum(...)"
-        )
-    terms = []
-    for part in _PLUS_RE.split(text):
-        m = _TERM_RE.match(part)
-        if not m or "*" in m.group(2):
-            raise ConfigError(
-                f"cannot parse term {part.strip()!r} of target {expr!r}; expected "
-                "'<number>*<metric>' or '<metric>' joined by '+'"
-            )
-        coef = float(m.group(1)) if m.group(1) else 1.0
-        if not math.isfinite(coef):
-            raise ConfigError(f"coefficient {m.group(1)!r} in target {expr!r} is not finite")
-        terms.append((coef, m.group(2)))
-    return terms

@@ -1,189 +1,120 @@
-"""Prefect tasks: surrogate quality (cross-validated), the choice, BO proposals."""
+"""Prefect tasks of the search (``mixtures.search``): surrogate quality, the choice, BO rounds."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Mapping
+from typing import Any
 
-import numpy as np
 import polars as pl
 from prefect import get_run_logger, task
 from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 
+from configs.experiment import ExperimentDir, Plan
 from configs.schema import ExperimentConfig
-from mixtures.errors import DataError
-from mixtures.io import write_json
+from mixtures.io import write_json, write_parquet
 from mixtures.mixture import Mixture
-from mixtures.optimizers import Optimizer, make_optimizer
-from mixtures.quality import fit_scores, kfold_predictions
+from mixtures.names import DEFAULT_BO_SURROGATE, DEFAULT_SURROGATE
+from mixtures.optimizers import BOOptimizer
 from mixtures.runtable import RunTable
-from mixtures.surrogates import DEFAULT_SURROGATE, make_surrogate
-from mixtures.surrogates.transfer import LowFidelityPrior
+from mixtures.search import (
+    WEIGHT_TOLERANCE,
+    SearchSpace,
+    bo_optimizer,
+    choose_at_bo_scale,
+    choose_mixture,
+    compared_surrogates,
+    finished_runs,
+    pick_surrogate,
+    propose_round,
+    surrogate_quality,
+)
+from mixtures.surrogates import Surrogate, make_surrogate
 from proxies.runs import RunSpec
 from proxies.tokens import TokenCorpus
-from tasks.sweep import SEARCH_STREAM, plan_bounds, read_json
 
-
-def _table(path: str | None) -> RunTable:
-    if path is None:
-        raise DataError("no proxy run finished ok: nothing to fit (see runs_meta.parquet)")
-    return RunTable.read(path)
-
-
-def _prior(plan: dict) -> np.ndarray:
-    counts = np.array([plan["tokens"][d] for d in plan["train_domains"]], dtype=float)
-    return counts / counts.sum()
-
-
-def _search_seed(config: ExperimentConfig, round_index: int = 0) -> int:
-    ss = np.random.SeedSequence(config.seed, spawn_key=(SEARCH_STREAM, round_index))
-    return int(ss.generate_state(1)[0])
+__all__ = [
+    "choose_at_bo_scale_task",
+    "choose_mixture_task",
+    "pick_surrogate",
+    "propose_bo_task",
+    "surrogate_quality_task",
+]
 
 
 @task(name="surrogate-quality", cache_policy=NO_CACHE)
 def surrogate_quality_task(
-    config: ExperimentConfig, plan: dict, table_path: str | None, exp_dir: str
-) -> list[dict]:
+    config: ExperimentConfig, plan: Plan, table_path: str | None, exp: ExperimentDir
+) -> list[dict[str, Any]]:
     """k-fold Spearman/Pearson/MAE of each compared surrogate; Parquet, artifact, OOF preds."""
-    table = _table(table_path)
-    x, y = table.weights(plan["train_domains"]), table.target("target")
-    folds = min(config.search.cv_folds, len(y))
-    rows, oof = [], {}
-    names = [*config.search.compare]
-    if config.search.surrogate != "auto":
-        names.append(config.search.surrogate)
-    for name in dict.fromkeys(names):
-        pred = kfold_predictions(
-            lambda n=name: make_surrogate(n, random_state=config.seed),
-            x,
-            y,
-            folds=folds,
-            seed=config.seed,
-        )
-        oof[name] = pred.tolist()
-        rows.append({"surrogate": name, "runs": len(y), "folds": folds, **fit_scores(y, pred)})
-    quality = pl.DataFrame(rows)
-    quality.write_parquet(Path(exp_dir) / "surrogates.parquet")
-    write_json(Path(exp_dir) / "surrogate_oof.json", {"measured": y.tolist(), "predicted": oof})
+    names = compared_surrogates(config.search.compare, config.search.surrogate)
+    quality = surrogate_quality(
+        {name: make_surrogate(name, random_state=config.seed) for name in names},
+        _sweep(table_path, exp),
+        plan.train_domains,
+        folds=config.search.cv_folds,
+        seed=config.seed,
+    )
+    write_parquet(quality.frame(), exp.surrogates)
+    write_json(exp.surrogate_oof, quality.oof())
     create_table_artifact(
         key=f"{config.name.replace('_', '-')}-surrogate-quality",
-        table=quality.with_columns(pl.col(pl.Float64).round(4)).to_dicts(),
-        description=f"{folds}-fold cross-validated fit of each surrogate on {len(y)} runs",
+        table=quality.frame().with_columns(pl.col(pl.Float64).round(4)).to_dicts(),
+        description=f"{quality.folds}-fold cross-validated fit of each surrogate on "
+        f"{len(quality.measured)} runs",
     )
-    return quality.to_dicts()
-
-
-def pick_surrogate(requested: str, quality: list[dict]) -> str:
-    """``requested``, or for ``auto`` the best cross-validated Spearman (NaN never wins)."""
-    if requested != "auto":
-        return requested
-    scored = [
-        (q["spearman"], -i, q["surrogate"])
-        for i, q in enumerate(quality)
-        if q["spearman"] == q["spearman"]
-    ]
-    if not scored:
-        raise DataError("surrogate auto: no surrogate has a finite cross-validated Spearman")
-    return max(scored)[2]
+    return quality.rows
 
 
 @task(name="choose-mixture", cache_policy=NO_CACHE)
 def choose_mixture_task(
     config: ExperimentConfig,
-    plan: dict,
+    plan: Plan,
     table_path: str | None,
-    exp_dir: str,
-    quality: list[dict],
-) -> dict:
+    exp: ExperimentDir,
+    quality: list[dict[str, Any]],
+) -> dict[str, Any]:
     """RegMix-style: fit on every run, simulate candidates, average the top-k predicted."""
-    table = _table(table_path)
-    train = plan["train_domains"]
-    surrogate = pick_surrogate(config.search.surrogate, quality)
-    opt = make_optimizer(
-        "regmix",
-        domains=train,
-        bounds=plan_bounds(plan),
-        prior=_prior(plan),
-        seed=_search_seed(config),
-        surrogate=surrogate,
+    name = pick_surrogate(config.search.surrogate, quality)
+    chosen = choose_mixture(
+        _sweep(table_path, exp),
+        _space(plan),
+        surrogate=make_surrogate(name),
+        label=name,
+        seed=config.seed,
         n_candidates=config.search.n_candidates,
         top_k=config.search.top_k,
     )
-    x, y = table.weights(train), table.target("target")
-    opt.observe([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
-    return _record_choice(opt, table, surrogate, exp_dir)
-
-
-def _record_choice(
-    opt: Optimizer, table: RunTable, surrogate: str, exp_dir: str, where: str = ""
-) -> dict:
-    """The optimizer's recommendation with the best run of ``table``, written to chosen.json
-    and logged (``where``: the scale, when it is not the sweep's)."""
-    mixture, predicted, std = opt.recommend()
-    y = table.target("target")
-    chosen = {
-        "mixture": mixture.rounded(6),
-        "predicted": float(predicted),
-        "predicted_std": None if std is None else float(std),
-        "surrogate": surrogate,
-        "best_observed": {"run_id": table.run_ids[int(np.argmin(y))], "target": float(y.min())},
-    }
-    write_json(Path(exp_dir) / "chosen.json", chosen)
-    get_run_logger().info("chosen %s, predicted target %.4f%s", chosen["mixture"], predicted, where)
-    return chosen
+    return _record_choice(chosen, exp)
 
 
 @task(name="propose-bo", cache_policy=NO_CACHE)
 def propose_bo_task(
     config: ExperimentConfig,
-    plan: dict,
+    plan: Plan,
     table_path: str | None,
-    exp_dir: str,
+    exp: ExperimentDir,
     round_index: int,
-    bo_table_path: str | None = None,
-    prior_surrogate: str | None = None,
+    bo_table: str | None = None,
+    prior: str | None = None,
 ) -> list[tuple[str, RunSpec]]:
-    """One BO round's proposals; saved, so a resumed flow trains the same mixtures.
+    """One BO round's proposals; recorded, so a resumed flow trains the same mixtures.
 
     With ``search.bo_proxy`` the sweep's runs (``table_path``) are the low-fidelity prior
-    (``prior_surrogate`` fitted on them), the rounds' runs so far (``bo_table_path``) the
-    observations, and the proposals are trained with ``bo_proxy``."""
-    path = Path(exp_dir) / f"bo_round_{round_index:02d}.json"
-    train = plan["train_domains"]
-    # which proxies the round trains: a file proposed for the sweep's scale must not be reused
-    # at bo_proxy's (or the other way round); files written before this key are the sweep's
-    scale = None if config.search.bo_proxy is None else config.search.bo_proxy.model_dump()
-    if path.exists():
-        saved = read_json(path)
-        if saved.get("bo_proxy") != scale:
-            raise DataError(
-                f"{path} holds proposals for rounds trained with search.bo_proxy = "
-                f"{saved.get('bo_proxy')}, this config has {scale}: use another experiment "
-                "folder, or delete the bo_round_*.json files to propose again"
-            )
-        weights = saved["mixtures"]
-    else:
-        opt = _bo_optimizer(
-            config, plan, table_path, bo_table_path, prior_surrogate, round_index + 1
-        )
-        weights = [dict(m) for m in opt.ask(config.search.bo_batch)]
-        record = {"round": round_index, "mixtures": weights, "bo_proxy": scale}
-        write_json(path, {**record, "bo_surrogate": config.search.bo_surrogate})
-    corpus = TokenCorpus.load(plan["tokens_dir"])
+    (surrogate ``prior`` fitted on them), the rounds' runs so far (``bo_table``) the
+    observations, and the proposals are trained with ``search.bo_proxy``."""
+    bo_proxy = config.search.bo_proxy
+    weights = propose_round(
+        exp.bo_round(round_index),
+        round_index=round_index,
+        batch=config.search.bo_batch,
+        scale=None if bo_proxy is None else bo_proxy.model_dump(),
+        surrogate=config.search.bo_surrogate or DEFAULT_BO_SURROGATE,
+        optimizer=lambda: _bo(config, plan, table_path, exp, bo_table, prior, round_index + 1),
+    )
+    corpus = TokenCorpus.load(plan.tokens_dir)
     return [
-        (
-            f"bo{round_index:02d}-{i}",
-            RunSpec.for_mixture(
-                Mixture(w, domains=train, tolerance=1e-5, normalize=True),
-                kind="proxy",
-                corpus=corpus,
-                train_domains=train,
-                eval_domains=plan["eval_domains"],
-                train=config.search.bo_proxy or config.proxy,
-                seed=config.seed,
-                evaluator=config.target.evaluator_ref(),
-            ),
-        )
+        (f"bo{round_index:02d}-{i}", _bo_spec(config, plan, corpus, w))
         for i, w in enumerate(weights)
     ]
 
@@ -191,63 +122,98 @@ def propose_bo_task(
 @task(name="choose-mixture-bo-scale", cache_policy=NO_CACHE)
 def choose_at_bo_scale_task(
     config: ExperimentConfig,
-    plan: dict,
+    plan: Plan,
     table_path: str | None,
-    bo_table_path: str | None,
-    exp_dir: str,
-    prior_surrogate: str,
-) -> dict:
+    bo_table: str | None,
+    exp: ExperimentDir,
+    prior: str,
+) -> dict[str, Any]:
     """With ``search.bo_proxy``: the GP (with the sweep as its low-fidelity prior) fitted on
     the rounds' runs recommends the mixture with the best posterior mean."""
-    if bo_table_path is None:
-        raise DataError(
-            "no BO round run at the bo_proxy scale finished ok: nothing to choose from "
-            "(see runs_bo_meta.parquet)"
-        )
-    bo_table = RunTable.read(bo_table_path)
-    if len(bo_table) < 2:
-        raise DataError(
-            f"only {len(bo_table)} BO round run finished ok at the bo_proxy scale; the GP needs 2 "
-            "(see runs_bo_meta.parquet)"
-        )
-    rounds = config.search.bo_rounds
-    opt = _bo_optimizer(config, plan, table_path, bo_table, prior_surrogate, rounds + 1)
-    label = f"{opt.surrogate} with a low-fidelity prior ({prior_surrogate} on the sweep)"
-    return _record_choice(opt, bo_table, label, exp_dir, " at the bo_proxy scale")
-
-
-def _bo_optimizer(
-    config: ExperimentConfig,
-    plan: dict,
-    table_path: str | None,
-    bo_runs: str | RunTable | None,
-    prior_surrogate: str | None,
-    seed_index: int,
-) -> Optimizer:
-    """The BO optimizer with every result so far: without ``bo_proxy`` it observes the sweep's
-    table (which holds the rounds' runs too); with it, the sweep is the low-fidelity prior and
-    the rounds' own table (``bo_runs``: its path, the table itself, or None) the
-    observations."""
-    train = plan["train_domains"]
-    table = _table(table_path)
-    params: dict = {}
-    observed: RunTable | None = table
-    if config.search.bo_proxy is not None:
-        prior = LowFidelityPrior(prior_surrogate or DEFAULT_SURROGATE, random_state=config.seed)
-        params["low_fidelity"] = prior.fit(
-            table.weights(train), table.target("target"), domains=train
-        )
-        observed = RunTable.read(bo_runs) if isinstance(bo_runs, str) else bo_runs
-    opt = make_optimizer(
-        "bo",
-        domains=train,
-        bounds=plan_bounds(plan),
-        prior=_prior(plan),
-        seed=_search_seed(config, seed_index),
-        surrogate=config.search.bo_surrogate,
-        **params,
+    rounds = finished_runs(
+        bo_table,
+        runs="BO round run at the bo_proxy scale",
+        statuses=exp.table_meta("runs_bo"),
+        need=2,  # the fewest a GP is fitted on
     )
-    if observed is not None:
-        x, y = observed.weights(train), observed.target("target")
-        opt.observe([Mixture.from_array(train, row, tolerance=1e-5) for row in x], y.tolist())
-    return opt
+    gp, low_fidelity = _bo_surrogates(config, prior)
+    chosen = choose_at_bo_scale(
+        _sweep(table_path, exp),
+        rounds,
+        _space(plan),
+        surrogate=gp,
+        low_fidelity=low_fidelity,
+        label=f"{_bo_name(config)} with a low-fidelity prior ({prior} on the sweep)",
+        seed=config.seed,
+        index=config.search.bo_rounds + 1,
+    )
+    return _record_choice(chosen, exp, " at the bo_proxy scale")
+
+
+def _sweep(table_path: str | None, exp: ExperimentDir) -> RunTable:
+    return finished_runs(table_path, runs="proxy run", statuses=exp.table_meta())
+
+
+def _space(plan: Plan) -> SearchSpace:
+    return SearchSpace(plan.bounds(), plan.prior())
+
+
+def _record_choice(chosen: dict[str, Any], exp: ExperimentDir, where: str = "") -> dict[str, Any]:
+    """Write chosen.json and log the choice (``where``: the scale, when not the sweep's)."""
+    write_json(exp.chosen, chosen)
+    get_run_logger().info(
+        "chosen %s, predicted target %.4f%s", chosen["mixture"], chosen["predicted"], where
+    )
+    return chosen
+
+
+def _bo_name(config: ExperimentConfig) -> str:
+    return config.search.bo_surrogate or DEFAULT_BO_SURROGATE
+
+
+def _bo_surrogates(
+    config: ExperimentConfig, prior: str | None
+) -> tuple[Surrogate, Surrogate | None]:
+    """BO's GP and, with ``search.bo_proxy``, the sweep's surrogate as its low-fidelity prior."""
+    low_fidelity = None
+    if config.search.bo_proxy is not None:
+        low_fidelity = make_surrogate(prior or DEFAULT_SURROGATE, random_state=config.seed)
+    return make_surrogate(_bo_name(config)), low_fidelity
+
+
+def _bo(
+    config: ExperimentConfig,
+    plan: Plan,
+    table_path: str | None,
+    exp: ExperimentDir,
+    bo_table: str | None,
+    prior: str | None,
+    index: int,
+) -> BOOptimizer:
+    gp, low_fidelity = _bo_surrogates(config, prior)
+    rounds = None if low_fidelity is None or bo_table is None else RunTable.read(bo_table)
+    return bo_optimizer(
+        _sweep(table_path, exp),
+        _space(plan),
+        surrogate=gp,
+        seed=config.seed,
+        index=index,
+        low_fidelity=low_fidelity,
+        rounds=rounds,
+    )
+
+
+def _bo_spec(
+    config: ExperimentConfig, plan: Plan, corpus: TokenCorpus, weights: Mapping[str, float]
+) -> RunSpec:
+    """A BO round's proxy run: trained like the sweep's, or with ``search.bo_proxy``."""
+    return RunSpec.for_mixture(
+        Mixture(weights, domains=plan.train_domains, tolerance=WEIGHT_TOLERANCE, normalize=True),
+        kind="proxy",
+        corpus=corpus,
+        train_domains=plan.train_domains,
+        eval_domains=plan.eval_domains,
+        train=config.search.bo_proxy or config.proxy,
+        seed=config.seed,
+        evaluator=config.target.evaluator_ref(),
+    )

@@ -1,112 +1,23 @@
-"""Measuring surrogates and optimizers on existing runs.
-
-- ``cross_validate``: fit a surrogate on random subsets of N runs, score its predictions on the
-  held-out runs of the same table (or on separate test tables): Spearman, Pearson, MAE.
-- ``replay``: run an optimizer in pool mode on a table of finished runs, looking the results up
-  instead of training anything: runs until a pool top-1% mixture is run, simple regret, and
-  the saving over uniform random draws (exact, ``random_runs_to_top``).
-
-Both are deterministic for a given seed: every repeat draws from its own child of
-``numpy.random.SeedSequence(seed)``.
+"""Replaying an optimizer on a table of finished runs, looking the results up instead of
+training anything: runs until a pool top-1% mixture is run, simple regret, and the saving over
+uniform random draws (exact, ``random_runs_to_top``). Deterministic for a given seed: every
+repeat draws from its own child of ``numpy.random.SeedSequence(seed)``.
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy.stats import pearsonr, spearmanr
 
 from mixtures.constraints import Bounds
-from mixtures.errors import ConfigError, DataError
+from mixtures.errors import ConfigError
+from mixtures.evaluation.common import check_table, run_jobs
 from mixtures.optimizers import Optimizer, make_optimizer
-from mixtures.surrogates import make_surrogate
-
-#: Fewest held-out runs a correlation is computed on.
-MIN_TEST_RUNS = 3
-
-
-def cross_validate(
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    surrogate: str,
-    train_sizes: Sequence[int],
-    repeats: int,
-    seed: int,
-    tests: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
-    surrogate_params: Mapping[str, Any] | None = None,
-    workers: int = 1,
-) -> dict[str, Any]:
-    """Scores of ``surrogate`` trained on ``repeats`` random subsets of each size.
-
-    Without ``tests`` each subset is scored on the runs of ``X`` it does not contain (test
-    "holdout"); with ``tests`` (name -> (X, y)) on each of those instead. A size equal to the
-    number of runs has one distinct subset, so it is fitted once. Returns ``{"rows": [...],
-    "summary": [...], ...}``; a correlation is None when the predictions are constant (e.g.
-    LightGBM with too few runs to split). ``workers`` > 1 fits in that many processes; the
-    results are the same as with one.
-    """
-    X, y = _check_table(X, y, "runs")
-    n = X.shape[0]
-    sizes = _check_sizes(train_sizes, n=n, holdout=not tests)
-    if repeats < 1:
-        raise ConfigError(f"repeats must be >= 1, got {repeats}")
-    test_sets = {k: _check_table(*v, f"test {k!r}") for k, v in (tests or {}).items()}
-    params = dict(surrogate_params or {})
-    make_surrogate(surrogate, **params)  # unknown name or bad params fail before any work
-    jobs = []
-    children = np.random.SeedSequence(seed).spawn(len(sizes))
-    for size, child in zip(sizes, children, strict=True):
-        rng = np.random.default_rng(child)
-        for rep in range(1 if size == n else repeats):
-            idx = np.sort(rng.choice(n, size=size, replace=False))
-            jobs.append({"size": size, "repeat": rep, "idx": idx})
-    shared = dict(X=X, y=y, surrogate=surrogate, params=params, seed=seed, tests=test_sets)
-    rows = [row for part in _map(_cv_job, jobs, shared, workers) for row in part]
-    return {
-        "surrogate": surrogate,
-        "params": params,
-        "seed": seed,
-        "runs": n,
-        "train_sizes": sizes,
-        "repeats": repeats,
-        "rows": rows,
-        "summary": summarize_cv(rows),
-    }
-
-
-def score(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | None]:
-    """Spearman, Pearson (None for constant predictions) and mean absolute error."""
-    y_pred = np.asarray(y_pred, dtype=float)
-    constant = bool(np.ptp(y_pred) == 0.0)
-    return {
-        "spearman": None if constant else float(spearmanr(y_true, y_pred)[0]),
-        "pearson": None if constant else float(pearsonr(y_true, y_pred)[0]),
-        "mae": float(np.mean(np.abs(y_true - y_pred))),
-    }
-
-
-def summarize_cv(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Mean and std of each score per (size, test); ``constant`` counts undefined correlations."""
-    out = []
-    keys = sorted({(r["size"], r["test"]) for r in rows}, key=lambda k: (k[0], k[1]))
-    for size, test in keys:
-        part = [r for r in rows if r["size"] == size and r["test"] == test]
-        entry: dict[str, Any] = {"size": size, "test": test, "repeats": len(part)}
-        for metric in ("spearman", "pearson", "mae"):
-            vals = np.array([r[metric] for r in part if r[metric] is not None], dtype=float)
-            entry[f"{metric}_mean"] = float(vals.mean()) if vals.size else None
-            entry[f"{metric}_std"] = float(vals.std()) if vals.size else None
-        entry["constant"] = sum(r["spearman"] is None for r in part)
-        entry["fit_seconds_mean"] = float(np.mean([r["fit_seconds"] for r in part]))
-        out.append(entry)
-    return out
 
 
 def replay(
@@ -140,7 +51,7 @@ def replay(
     its ``order`` lists the runs actually made). ``workers`` > 1 runs the repeats in that many
     processes; the results are the same as with one.
     """
-    X, y = _check_table(X, y, "pool")
+    X, y = check_table(X, y, "pool")
     n = X.shape[0]
     if not 1 <= budget <= n:
         raise ConfigError(f"budget must be between 1 and the pool size {n}, got {budget}")
@@ -174,7 +85,7 @@ def replay(
         "stop_at": best,
     }
     per_repeat = []
-    for rep, order in enumerate(_map(_replay_once, jobs, shared, workers)):
+    for rep, order in enumerate(run_jobs(_replay_once, jobs, shared, workers)):
         best_so_far = np.minimum.accumulate(signed[order])
         best_so_far = np.pad(best_so_far, (0, budget - len(order)), mode="edge")  # (budget,)
         hit = next((i + 1 for i, j in enumerate(order) if j in top), None)
@@ -297,63 +208,6 @@ def plot_regret(result: Mapping[str, Any], path: str | Path) -> Path:
     return out
 
 
-def _cv_job(
-    *,
-    X: np.ndarray,
-    y: np.ndarray,
-    surrogate: str,
-    params: dict[str, Any],
-    seed: int,
-    tests: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    size: int,
-    repeat: int,
-    idx: np.ndarray,
-) -> list[dict[str, Any]]:
-    """One fit of ``cross_validate`` and its scores on every test set."""
-    started = time.perf_counter()
-    model = make_surrogate(surrogate, random_state=seed + repeat, **params)
-    model.fit(X[idx], y[idx])
-    fit_seconds = time.perf_counter() - started
-    targets = tests or {"holdout": (np.delete(X, idx, 0), np.delete(y, idx))}
-    return [
-        {
-            "size": size,
-            "repeat": repeat,
-            "test": name,
-            **score(yt, model.predict(Xt)),
-            "fit_seconds": fit_seconds,
-        }
-        for name, (Xt, yt) in targets.items()
-    ]
-
-
-def _call(args: tuple[Callable[..., Any], dict[str, Any]]) -> Any:
-    fn, kwargs = args
-    return fn(**kwargs)
-
-
-def _map(
-    fn: Callable[..., Any], jobs: Sequence[dict[str, Any]], shared: dict[str, Any], workers: int
-) -> list[Any]:
-    """``[fn(**shared, **job) for job in jobs]``, in ``workers`` processes when > 1.
-
-    Processes (spawned, not forked: torch and BLAS thread pools do not survive a fork) rather than
-    threads, since the fits hold the GIL between small torch and numpy calls. Each job carries its
-    own seed, so the results do not depend on ``workers``.
-    """
-    if workers < 1:
-        raise ConfigError(f"workers must be >= 1, got {workers}")
-    calls = [(fn, {**shared, **job}) for job in jobs]
-    if workers == 1 or len(calls) < 2:
-        return [_call(c) for c in calls]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(calls)), mp_context=ctx) as pool:
-        return list(pool.map(_call, calls))
-
-
 def _pool_optimizer(
     X: np.ndarray,
     domains: Sequence[str],
@@ -402,25 +256,3 @@ def _replay_once(
         if stop_at and stop_at.intersection(idx):
             break
     return order
-
-
-def _check_table(X: object, y: object, label: str) -> tuple[np.ndarray, np.ndarray]:
-    arr = np.asarray(X, dtype=float)
-    target = np.asarray(y, dtype=float).ravel()
-    if arr.ndim != 2 or arr.shape[0] != target.shape[0]:
-        raise DataError(f"{label}: X {arr.shape} and y {target.shape} do not match")
-    if not (np.all(np.isfinite(arr)) and np.all(np.isfinite(target))):
-        raise DataError(f"{label}: weights and targets must be finite")
-    return arr, target
-
-
-def _check_sizes(sizes: Sequence[int], *, n: int, holdout: bool) -> list[int]:
-    out = sorted({int(s) for s in sizes})
-    if not out:
-        raise ConfigError("train_sizes is empty")
-    top = n - MIN_TEST_RUNS if holdout else n
-    bad = [s for s in out if not 2 <= s <= top]
-    if bad:
-        where = f"{n} runs minus {MIN_TEST_RUNS} held out" if holdout else f"{n} runs"
-        raise ConfigError(f"train sizes {bad} out of range: need 2 <= size <= {top} ({where})")
-    return out

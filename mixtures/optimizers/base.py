@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Required, TypedDict, Unpack
 
 import numpy as np
 import polars as pl
@@ -24,12 +25,25 @@ from mixtures.constraints import Bounds
 from mixtures.errors import ConfigError, DataError, MixtureError
 from mixtures.mixture import Mixture
 from mixtures.sampling import sample_mixtures
+from mixtures.surrogates.base import Surrogate, fresh
 
 #: Pool rows and told mixtures must sum to 1 within this: imported tables round weights to 3
 #: decimals (RegMix rows sum to 1 within 0.004), the run table accepts 0.005.
 POOL_SUM_TOLERANCE = 5e-3
 #: Decimals of the key that identifies a mixture (pending proposals, used pool members).
 _KEY_DECIMALS = 9
+
+
+class OptimizerArgs(TypedDict, total=False):
+    """The constructor arguments every optimizer takes (see ``Optimizer``); subclasses take them
+    as ``**common: Unpack[OptimizerArgs]`` and pass them on."""
+
+    domains: Required[Sequence[str]]
+    bounds: Required[Bounds]
+    prior: Required[np.ndarray]
+    seed: Required[int]
+    pool: np.ndarray | None
+    maximize: bool
 
 
 class Optimizer:
@@ -90,7 +104,7 @@ class Optimizer:
             self._pending[_key(row)] = m
         return out
 
-    def tell(self, mixtures: Sequence[Mixture], values: Sequence[float]) -> None:
+    def tell(self, mixtures: Sequence[Mixture], values: Sequence[float] | np.ndarray) -> None:
         """Record results of asked mixtures (pool mode: of any pool member)."""
         rows, vals = self._validate(mixtures, values, where="tell")
         for i, row in enumerate(rows):
@@ -100,22 +114,12 @@ class Optimizer:
                     f"tell: mixture {i} was not asked (nor is it a pool member): "
                     f"{mixtures[i]!r}; use observe(...) for results of other mixtures"
                 )
-        for row, v in zip(rows, vals, strict=True):
-            key = _key(row)
-            self._pending.pop(key, None)
-            if key in self._pool_index:
-                self._used_pool.add(self._pool_index[key])
-            self._record(row, v, "asked")
+        self._store(rows, vals, "asked")
 
-    def observe(self, mixtures: Sequence[Mixture], values: Sequence[float]) -> None:
+    def observe(self, mixtures: Sequence[Mixture], values: Sequence[float] | np.ndarray) -> None:
         """Record results of mixtures that were not asked (warm start, resume)."""
         rows, vals = self._validate(mixtures, values, where="observe")
-        for row, v in zip(rows, vals, strict=True):
-            key = _key(row)
-            self._pending.pop(key, None)
-            if key in self._pool_index:
-                self._used_pool.add(self._pool_index[key])
-            self._record(row, v, "observed")
+        self._store(rows, vals, "observed")
 
     def best(self) -> tuple[Mixture, float]:
         """The best observed mixture and its value."""
@@ -148,8 +152,8 @@ class Optimizer:
         }
         data["value"] = list(self._y)
         data["source"] = list(self._source)
-        schema = {f"w:{d}": pl.Float64 for d in self.domains}
-        schema.update({"value": pl.Float64, "source": pl.Utf8})
+        schema: dict[str, pl.DataType] = {f"w:{d}": pl.Float64() for d in self.domains}
+        schema.update({"value": pl.Float64(), "source": pl.Utf8()})
         return pl.DataFrame(data, schema=schema)
 
     @property
@@ -205,13 +209,19 @@ class Optimizer:
     def _mixture(self, row: np.ndarray) -> Mixture:
         return Mixture.from_array(self.domains, row, tolerance=POOL_SUM_TOLERANCE)
 
-    def _record(self, row: np.ndarray, value: float, source: str) -> None:
-        self._X.append(row)
-        self._y.append(value)
-        self._source.append(source)
+    def _store(self, rows: list[np.ndarray], values: list[float], source: str) -> None:
+        """Record validated results: no longer pending, their pool members used."""
+        for row, value in zip(rows, values, strict=True):
+            key = _key(row)
+            self._pending.pop(key, None)
+            if key in self._pool_index:
+                self._used_pool.add(self._pool_index[key])
+            self._X.append(row)
+            self._y.append(value)
+            self._source.append(source)
 
     def _validate(
-        self, mixtures: Sequence[Mixture], values: Sequence[float], *, where: str
+        self, mixtures: Sequence[Mixture], values: Sequence[float] | np.ndarray, *, where: str
     ) -> tuple[list[np.ndarray], list[float]]:
         if isinstance(mixtures, Mixture) or not isinstance(mixtures, Sequence):
             raise DataError(f"{where}: mixtures must be a sequence of Mixture, got {mixtures!r}")
@@ -236,6 +246,56 @@ class Optimizer:
                 raise MixtureError(f"{where}: mixture {i} sums to {row.sum():.6g}, expected 1")
             rows.append(row)
         return rows, [float(v) for v in vals]
+
+
+class SurrogateOptimizer(Optimizer):
+    """Base of the optimizers a surrogate drives (RegMix, BO).
+
+    ``surrogate`` is an unfitted surrogate; every fit uses a fresh copy seeded with the
+    optimizer's seed. The first ``n_init`` runs are the initial design; ``n_candidates`` prior
+    draws are the candidates outside pool mode.
+    """
+
+    def __init__(
+        self,
+        *,
+        surrogate: Surrogate,
+        n_init: int,
+        n_candidates: int,
+        **common: Unpack[OptimizerArgs],
+    ) -> None:
+        super().__init__(**common)
+        if not isinstance(surrogate, Surrogate):
+            raise ConfigError(
+                f"{type(self).__name__} needs a surrogate object (make_surrogate(name)), got "
+                f"{type(surrogate).__name__}"
+            )
+        self.surrogate = surrogate
+        self.n_init = n_init
+        self.n_candidates = n_candidates
+
+    @property
+    def random_start(self) -> int:
+        """The initial design: ``n_init`` random draws."""
+        return self.n_init
+
+    def fresh_surrogate(self) -> Surrogate:
+        """An unfitted copy of ``surrogate`` with the optimizer's seed."""
+        return fresh(self.surrogate, random_state=self.seed)
+
+    def fit_surrogate(self) -> Surrogate:
+        """The surrogate fitted on all observations, on the minimized scale."""
+        X, y = self.observed_arrays()
+        return self.fresh_surrogate().fit(X, self._signed(y))
+
+    def _recommend_options(self) -> np.ndarray:
+        """What a recommendation chooses among (besides observations): the pool, or
+        ``n_candidates`` prior draws from a generator of their own, so that asking and
+        recommending never shift each other's draws."""
+        if self.pool is not None:
+            return self.pool
+        rng = np.random.default_rng([self.seed, self.n_observations, 1])
+        return sample_mixtures(self.n_candidates, prior=self.prior, bounds=self.bounds, rng=rng)
 
 
 def _key(row: np.ndarray) -> tuple[float, ...]:

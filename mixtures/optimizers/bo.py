@@ -24,8 +24,7 @@ computed once per proposal.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from typing import Unpack
 
 import numpy as np
 import torch
@@ -35,25 +34,23 @@ from botorch.acquisition.objective import ScalarizedPosteriorTransform
 from botorch.optim import optimize_acqf_discrete
 from botorch.sampling import SobolQMCNormalSampler
 
-from mixtures.constraints import Bounds
 from mixtures.errors import ConfigError
 from mixtures.mixture import Mixture
-from mixtures.names import DEFAULT_BO_SURROGATE
-from mixtures.optimizers.base import Optimizer
+from mixtures.optimizers.base import OptimizerArgs, SurrogateOptimizer
 from mixtures.sampling import project_to_bounds, sample_mixtures
-from mixtures.surrogates import EnsembleSurrogate, GPSurrogate, Surrogate, make_surrogate
-from mixtures.surrogates.gp import torch_threads
-from mixtures.surrogates.transfer import (
-    LowFidelityPrior,
-    TransferredKernel,
-    check_kernel_from,
-    check_low_fidelity,
-)
+from mixtures.surrogates.base import Surrogate, fresh
+from mixtures.surrogates.ensemble import EnsembleSurrogate
+from mixtures.surrogates.gp import GPSurrogate, TransferredKernel, check_kernel_from, torch_threads
+from mixtures.surrogates.transfer import LowFidelityPrior, check_low_fidelity
+
+#: Prior draws per proposal and for the recommendation (besides the local perturbations).
+BO_CANDIDATES = 5_000
 
 
-class BOOptimizer(Optimizer):
-    """Batch BO; ``surrogate`` names a GP surrogate (default ``"gp_hybrid_linear"``; its BoTorch
-    model is used) or an ensemble of GPs such as ``gp_average`` (module doc).
+class BOOptimizer(SurrogateOptimizer):
+    """Batch BO; ``surrogate`` is an unfitted GP surrogate (its BoTorch model is used) or an
+    ensemble of GPs such as ``make_surrogate("gp_average")`` (module doc). Each fit uses a fresh
+    copy of it (``SurrogateOptimizer``), also given ``low_fidelity`` or ``kernel_from``.
 
     With fewer than ``n_init`` observations ``ask`` returns random prior draws (pool mode:
     random pool members); with ``low_fidelity`` it returns the candidates the cheap surrogate
@@ -67,53 +64,40 @@ class BOOptimizer(Optimizer):
     def __init__(
         self,
         *,
-        domains: Sequence[str],
-        bounds: Bounds,
-        prior: np.ndarray,
-        seed: int,
-        surrogate: str = DEFAULT_BO_SURROGATE,
-        surrogate_params: dict[str, Any] | None = None,
-        pool: np.ndarray | None = None,
-        maximize: bool = False,
+        surrogate: Surrogate,
         n_init: int | None = None,
         low_fidelity: LowFidelityPrior | None = None,
         kernel_from: TransferredKernel | None = None,
-        n_candidates: int = 5_000,
+        n_candidates: int = BO_CANDIDATES,
         n_best: int = 5,
         n_local: int = 200,
         concentration: float = 100.0,
         mc_samples: int = 64,
+        **common: Unpack[OptimizerArgs],
     ) -> None:
-        super().__init__(
-            domains=domains, bounds=bounds, prior=prior, seed=seed, pool=pool, maximize=maximize
-        )
-        self.surrogate = surrogate
-        self.surrogate_params = dict(surrogate_params or {})
-        model = make_surrogate(surrogate, **self.surrogate_params)
-        if not isinstance(model, GPSurrogate) and not _all_gps(model):
-            raise ConfigError(
-                f"bo needs a GP surrogate (e.g. 'gp') or an ensemble of GPs (e.g. 'gp_average'), "
-                f"got {surrogate!r}"
-            )
-        for given, what in (
-            (low_fidelity, "a low-fidelity prior"),
-            (kernel_from, "a transferred kernel"),
-        ):
-            if given is not None and not isinstance(model, GPSurrogate):
-                raise ConfigError(f"bo with {what} needs a single GP surrogate, got {surrogate!r}")
-        self.low_fidelity = low_fidelity
-        self.kernel_from = kernel_from
-        make_surrogate(surrogate, **self._gp_params())  # the GP refuses a prior and a kernel
-        if low_fidelity is not None:
-            check_low_fidelity(low_fidelity, self.domains)
-        if kernel_from is not None:
-            check_kernel_from(kernel_from, model.kernel, model.features, self.domains)
         if n_init is None:
             n_init = 4 if low_fidelity is None else 2
+        super().__init__(surrogate=surrogate, n_init=n_init, n_candidates=n_candidates, **common)
+        if not isinstance(surrogate, GPSurrogate) and not _all_gps(surrogate):
+            raise ConfigError(
+                "bo needs a GP surrogate (e.g. make_surrogate('gp')) or an ensemble of GPs "
+                f"(e.g. make_surrogate('gp_average')), got {type(surrogate).__name__}"
+            )
+        self.low_fidelity = low_fidelity
+        self.kernel_from = kernel_from
+        if low_fidelity is not None or kernel_from is not None:
+            if not isinstance(surrogate, GPSurrogate):
+                raise ConfigError(
+                    "bo with a low-fidelity prior or a transferred kernel needs a single GP "
+                    f"surrogate, got {type(surrogate).__name__}"
+                )
+            self.fresh_surrogate()  # the GP refuses a prior and a kernel together
+        if low_fidelity is not None:
+            check_low_fidelity(low_fidelity, self.domains)
+        if isinstance(surrogate, GPSurrogate) and kernel_from is not None:
+            check_kernel_from(kernel_from, surrogate.kernel, surrogate.features, self.domains)
         if n_init < 2:
             raise ConfigError(f"bo needs n_init >= 2 to fit its first GP, got {n_init}")
-        self.n_init = n_init
-        self.n_candidates = n_candidates
         self.n_best = n_best
         self.n_local = n_local
         self.concentration = concentration
@@ -125,16 +109,11 @@ class BOOptimizer(Optimizer):
         whose ranking chooses the first runs)."""
         return 0 if self.low_fidelity is not None else self.n_init
 
-    def fit_surrogate(self) -> Surrogate:
-        """The GP (or ensemble of GPs) fitted on all observations (on the minimized scale)."""
-        X, y = self.observed_arrays()
-        model = make_surrogate(self.surrogate, random_state=self.seed, **self._gp_params())
-        return model.fit(X, self._signed(y))
-
-    def _gp_params(self) -> dict[str, Any]:
-        """``surrogate_params`` plus the low-fidelity prior or transferred kernel, if given."""
+    def fresh_surrogate(self) -> Surrogate:
+        """An unfitted copy of ``surrogate`` with the seed and the prior or kernel, if given."""
         extra = {"low_fidelity": self.low_fidelity, "kernel_from": self.kernel_from}
-        return {**self.surrogate_params, **{k: v for k, v in extra.items() if v is not None}}
+        given = {k: v for k, v in extra.items() if v is not None}
+        return fresh(self.surrogate, random_state=self.seed, **given)
 
     def _candidates(self, n: int) -> np.ndarray:
         draws = sample_mixtures(
@@ -161,8 +140,8 @@ class BOOptimizer(Optimizer):
         blocks = [gp.feature_matrix(candidates) for gp in gps]
         feats = torch.as_tensor(np.hstack(blocks), dtype=torch.float64)
         # The acquisition is built inside the seeded block too: pruning its baseline draws a
-        # sampler seed from torch's global RNG, which made proposals depend on what the process
-        # had run before (a replay repeat differed between one and two worker processes).
+        # sampler seed from torch's global RNG, so outside it the proposals would depend on what
+        # the process ran earlier (a replay repeat would differ between worker counts).
         with torch.random.fork_rng(), torch_threads(gps[0].threads):
             torch.manual_seed(self.seed)
             acqs = [self._acquisition(gp) for gp in gps]
@@ -193,29 +172,23 @@ class BOOptimizer(Optimizer):
         mode) or fresh candidates, with its predicted value and std."""
         gp = self.fit_surrogate()
         X, _ = self.observed_arrays()
-        if self.pool is not None:
-            options = np.vstack([X, self.pool])
-        else:
-            rng = np.random.default_rng([self.seed, self.n_observations, 1])
-            draws = sample_mixtures(
-                self.n_candidates, prior=self.prior, bounds=self.bounds, rng=rng
-            )
-            options = np.vstack([X, draws])
+        options = np.vstack([X, self._recommend_options()])
         mean, std = gp.predict(options, return_std=True)
         i = int(np.argmin(mean))
         sign = -1.0 if self.maximize else 1.0
         return self._mixture(options[i]), sign * float(mean[i]), float(std[i])
 
 
-def _all_gps(model: Surrogate) -> bool:
+def _all_gps(model: object) -> bool:
     """Whether ``model`` is an ensemble whose members are all GP surrogates."""
-    if not isinstance(model, EnsembleSurrogate) or not model.members:
+    if not isinstance(model, EnsembleSurrogate):
         return False
-    return all(isinstance(make_surrogate(name), GPSurrogate) for name in model.members)
+    members = model.member_models()
+    return bool(members) and all(isinstance(m, GPSurrogate) for m in members)
 
 
 def gp_members(model: Surrogate) -> tuple[list[GPSurrogate], list[float]]:
-    """The fitted GPs of a fitted GP or ensemble of GPs (``BOOptimizer`` checked the names), with
+    """The fitted GPs of a fitted GP or ensemble of GPs (``BOOptimizer`` checked which), with
     their weights (summing to 1). Every GP preset models log(y) when y > 0 ("auto"), so the
     members' log-EI share one scale."""
     if isinstance(model, EnsembleSurrogate):
@@ -244,7 +217,7 @@ class MixtureAcquisition(AcquisitionFunction):
         ends = np.cumsum(widths).tolist()
         self.blocks = [slice(end - w, end) for end, w in zip(ends, widths, strict=True)]
         self.log_weights = torch.log(torch.as_tensor(weights, dtype=torch.float64))
-        self.X_pending = None
+        super().set_X_pending(None)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         pairs = zip(self.acquisitions, self.blocks, strict=True)
@@ -252,6 +225,6 @@ class MixtureAcquisition(AcquisitionFunction):
         return torch.logsumexp(values + self.log_weights.reshape(-1, *[1] * (values.dim() - 1)), 0)
 
     def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
-        self.X_pending = X_pending
+        super().set_X_pending(X_pending)
         for acq, block in zip(self.acquisitions, self.blocks, strict=True):
             acq.set_X_pending(None if X_pending is None else X_pending[..., block])

@@ -16,10 +16,11 @@
 ``ensemble``          mean of ``gp`` and ``mixing_law`` (the default); has a std
 ====================  ==========================================================================
 
-``transfer.LowFidelityPrior`` fits one of these on cheaper runs (smaller models, fewer tokens);
-a GP given it (``low_fidelity=``) takes its prediction as one more input.
-``transfer.TransferredKernel`` fits a GP preset on earlier runs and keeps its kernel and noise;
-a GP of that preset given it (``kernel_from=``) uses them instead of fitting its own.
+Names are resolved here only: everything below takes surrogate objects. ``LowFidelityPrior``
+(``transfer``) fits one of these on cheaper runs (smaller models, fewer tokens); a GP given it
+(``low_fidelity=``) takes its prediction as one more input. ``TransferredKernel`` (``gp``) fits a
+GP on earlier runs and keeps its kernel and noise; a GP of the same kernel given it
+(``kernel_from=``) uses them instead of fitting its own.
 """
 
 from __future__ import annotations
@@ -30,10 +31,11 @@ from mixtures.errors import ConfigError
 from mixtures.names import DEFAULT_SURROGATE
 from mixtures.surrogates.base import Surrogate
 from mixtures.surrogates.ensemble import EnsembleSurrogate
-from mixtures.surrogates.gp import GPSurrogate
+from mixtures.surrogates.gp import GPSurrogate, TransferredKernel
 from mixtures.surrogates.lightgbm import LightGBMSurrogate
 from mixtures.surrogates.mixing_law import MixingLawSurrogate
 from mixtures.surrogates.ridge import RidgeSurrogate
+from mixtures.surrogates.transfer import LowFidelityPrior
 
 
 def surrogate_names() -> tuple[str, ...]:
@@ -55,6 +57,8 @@ def make_surrogate(name: str, *, random_state: int | None = None, **params: Any)
 
 
 def _presets() -> dict[str, tuple[type[Surrogate], dict[str, Any]]]:
+    hybrid: dict[str, Any] = {"kernel": "hybrid", "features": "x+sqrt"}
+    hybrid_linear: dict[str, Any] = {"kernel": "hybrid_linear", "features": "x+sqrt"}
     return {
         "ridge": (RidgeSurrogate, {}),
         "lightgbm": (LightGBMSurrogate, {}),
@@ -64,11 +68,14 @@ def _presets() -> dict[str, tuple[type[Surrogate], dict[str, Any]]]:
         ),
         "gp": (GPSurrogate, {}),
         "gp_linear": (GPSurrogate, {"kernel": "linear+rbf", "features": "x"}),
-        "gp_hybrid": (GPSurrogate, {"kernel": "hybrid", "features": "x+sqrt"}),
-        "gp_hybrid_linear": (GPSurrogate, {"kernel": "hybrid_linear", "features": "x+sqrt"}),
+        "gp_hybrid": (GPSurrogate, hybrid),
+        "gp_hybrid_linear": (GPSurrogate, hybrid_linear),
         "gp_average": (
             EnsembleSurrogate,
-            {"members": ("gp_hybrid", "gp_hybrid_linear"), "weighting": "equal"},
+            {
+                "members": (GPSurrogate(**hybrid), GPSurrogate(**hybrid_linear)),
+                "weighting": "equal",
+            },
         ),
         "mixing_law": (MixingLawSurrogate, {"form": "exp"}),
         "loglinear": (MixingLawSurrogate, {"form": "loglinear"}),
@@ -81,9 +88,11 @@ __all__ = [
     "EnsembleSurrogate",
     "GPSurrogate",
     "LightGBMSurrogate",
+    "LowFidelityPrior",
     "MixingLawSurrogate",
     "RidgeSurrogate",
     "Surrogate",
+    "TransferredKernel",
     "make_surrogate",
     "surrogate_names",
 ]

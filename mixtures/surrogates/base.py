@@ -13,7 +13,7 @@ recur in all of them and are measured in docs/decisions.md:
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from mixtures.errors import DataError
 
 Features = Literal["x", "sqrt", "log", "x+sqrt"]
+S = TypeVar("S", bound="Surrogate")
 #: Added to weights before ``log`` features: RegMix stores weights with 3 decimals, so 1e-3 is the
 #: smallest non-zero weight and zeros map to a finite value one step below it.
 LOG_FEATURE_EPS = 1e-3
@@ -85,19 +86,22 @@ class TargetTransform:
     def forward(self, y: np.ndarray) -> np.ndarray:
         return np.log(y) if self.log else y
 
-    def inverse(self, z: np.ndarray, std: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
+    def inverse(
+        self, z: np.ndarray, std: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         """Mean (and std) back on the target scale; the std of ``exp`` by the delta method."""
         if not self.log:
-            return (z,) if std is None else (z, std)
+            return z, std
         mean = np.exp(z)
-        return (mean,) if std is None else (mean, mean * std)
+        return mean, None if std is None else mean * std
 
 
 class Surrogate(RegressorMixin, BaseEstimator):
     """Base class: scikit-learn estimator API plus ``predict(X, return_std=True)`` when known.
 
     Subclasses implement ``_fit(F, z)`` and ``_predict(F, return_std)`` on features ``F`` and the
-    transformed target ``z``; this class validates inputs and applies the transforms.
+    transformed target ``z``; this class validates inputs and applies the transforms. A model of
+    other models (an ensemble) overrides ``fit`` and ``_predict_weights`` instead.
     """
 
     #: Whether ``predict(X, return_std=True)`` gives a model-based standard deviation.
@@ -118,6 +122,12 @@ class Surrogate(RegressorMixin, BaseEstimator):
         (a GP with a low-fidelity prior adds a column)."""
         return featurize(X, self.features)
 
+    @overload
+    def predict(self, X: object, return_std: Literal[False] = False) -> np.ndarray: ...
+
+    @overload
+    def predict(self, X: object, return_std: Literal[True]) -> tuple[np.ndarray, np.ndarray]: ...
+
     def predict(
         self, X: object, return_std: bool = False
     ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
@@ -127,12 +137,32 @@ class Surrogate(RegressorMixin, BaseEstimator):
         if return_std and not self.has_std:
             raise DataError(f"{type(self).__name__} has no predictive std (return_std=True)")
         arr = check_X(X, n_features=self.n_features_in_)
-        mean, std = self._predict(self.feature_matrix(arr), return_std)
-        out = self.target_transform_.inverse(mean, std if return_std else None)
-        return out if return_std else out[0]
+        mean, std = self._predict_weights(arr, return_std)
+        if not return_std:
+            return mean
+        if std is None:
+            raise RuntimeError(f"{type(self).__name__}._predict returned no std")
+        return mean, std
+
+    def _predict_weights(
+        self, X: np.ndarray, return_std: bool
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Mean (n,) and, when asked, std (n,) on the target scale for validated weights ``X``
+        (n, d): ``_predict`` on the features, then the target transform undone."""
+        mean, std = self._predict(self.feature_matrix(X), return_std)
+        return self.target_transform_.inverse(mean, std if return_std else None)
 
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
         raise NotImplementedError
 
     def _predict(self, F: np.ndarray, return_std: bool) -> tuple[np.ndarray, np.ndarray | None]:
         raise NotImplementedError
+
+
+def fresh(model: S, **params: Any) -> S:
+    """An unfitted surrogate of ``model``'s class and parameters, with ``params`` replacing some.
+
+    Built through ``__init__``, so its checks run again; parameter values are shared, not copied
+    (a fitted low-fidelity prior is read, never changed, by the models that hold it).
+    """
+    return type(model)(**{**model.get_params(deep=False), **params})

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 from lightgbm import LGBMRegressor
@@ -13,7 +14,7 @@ from mixtures.surrogates.base import Features, Surrogate
 #: 1000 rounds at learning rate 0.01, LightGBM's other defaults. RegMix also stopped early on its
 #: test set; that is not reproduced (no early stopping on test runs). LightGBM's default
 #: ``min_child_samples=20`` means that with fewer than 40 runs no split is ever made.
-REGMIX_PARAMS: dict[str, object] = {
+REGMIX_PARAMS: dict[str, Any] = {
     "boosting_type": "gbdt",
     "objective": "regression",
     "n_estimators": 1000,
@@ -22,7 +23,7 @@ REGMIX_PARAMS: dict[str, object] = {
 
 #: Small-data settings: leaves may hold 3 runs so that 16 runs can split, shallow trees and
 #: row/column subsampling against overfitting, 300 rounds at 0.03.
-SMALL_DATA_PARAMS: dict[str, object] = {
+SMALL_DATA_PARAMS: dict[str, Any] = {
     "boosting_type": "gbdt",
     "objective": "regression",
     "n_estimators": 300,
@@ -37,6 +38,7 @@ SMALL_DATA_PARAMS: dict[str, object] = {
 }
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class LightGBMSurrogate(Surrogate):
     """``lightgbm.LGBMRegressor`` with ``preset`` settings, overridden by ``params``.
 
@@ -44,20 +46,11 @@ class LightGBMSurrogate(Surrogate):
     released settings on raw weights and the raw target (its baseline).
     """
 
-    def __init__(
-        self,
-        *,
-        preset: Literal["small", "regmix"] = "small",
-        params: dict[str, object] | None = None,
-        features: Features = "x",
-        log_target: bool | Literal["auto"] = "auto",
-        random_state: int | None = None,
-    ) -> None:
-        self.preset = preset
-        self.params = params
-        self.features = features
-        self.log_target = log_target
-        self.random_state = random_state
+    preset: Literal["small", "regmix"] = "small"
+    params: dict[str, Any] | None = None
+    features: Features = "x"
+    log_target: bool | Literal["auto"] = "auto"
+    random_state: int | None = None
 
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
         base = REGMIX_PARAMS if self.preset == "regmix" else SMALL_DATA_PARAMS

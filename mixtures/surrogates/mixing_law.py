@@ -10,6 +10,7 @@ well from few runs; neither has a predictive std.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -26,27 +27,20 @@ from mixtures.surrogates.ridge import DEFAULT_ALPHAS
 _C_FRACTIONS = (0.0, 0.5, 0.8, 0.9, 0.95)
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class MixingLawSurrogate(Surrogate):
     """A mixing law on the raw target (``log_target`` is fixed by the form, see module doc).
 
     ``l2`` penalizes the exponents ``t`` (sum of squares, in target units squared per run);
     ``max_nfev`` caps the least-squares evaluations so tiny, underdetermined fits stay fast.
+    ``random_state`` is unused (the fit is deterministic) and kept for the common API.
     """
 
-    def __init__(
-        self,
-        *,
-        form: Literal["exp", "loglinear"] = "exp",
-        l2: float = 1e-4,
-        features: Features = "x",
-        max_nfev: int = 500,
-        random_state: int | None = None,
-    ) -> None:
-        self.form = form
-        self.l2 = l2
-        self.features = features
-        self.max_nfev = max_nfev
-        self.random_state = random_state  # unused: the fit is deterministic; kept for the API
+    form: Literal["exp", "loglinear"] = "exp"
+    l2: float = 1e-4
+    features: Features = "x"
+    max_nfev: int = 500
+    random_state: int | None = None
 
     @property
     def log_target(self) -> bool:  # read by Surrogate.fit; the law decides, not the user

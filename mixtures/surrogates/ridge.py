@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -17,26 +18,19 @@ from mixtures.surrogates.base import Features, Surrogate
 DEFAULT_ALPHAS = tuple(np.logspace(-3, 3, 13).tolist())
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class RidgeSurrogate(Surrogate):
     """Standardized features, then ``sklearn.linear_model.Ridge``.
 
     ``alpha`` None picks the penalty by leave-one-out on the training runs (``RidgeCV``).
+    ``random_state`` is unused (ridge is deterministic) and kept for the common API.
     """
 
-    def __init__(
-        self,
-        *,
-        alpha: float | None = None,
-        alphas: Sequence[float] = DEFAULT_ALPHAS,
-        features: Features = "sqrt",
-        log_target: bool | Literal["auto"] = "auto",
-        random_state: int | None = None,
-    ) -> None:
-        self.alpha = alpha
-        self.alphas = alphas
-        self.features = features
-        self.log_target = log_target
-        self.random_state = random_state  # unused: ridge is deterministic; kept for the API
+    alpha: float | None = None
+    alphas: Sequence[float] = DEFAULT_ALPHAS
+    features: Features = "sqrt"
+    log_target: bool | Literal["auto"] = "auto"
+    random_state: int | None = None
 
     def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
         reg = Ridge(alpha=self.alpha) if self.alpha is not None else RidgeCV(alphas=self.alphas)

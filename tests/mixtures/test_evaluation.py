@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
-from mixtures.errors import ConfigError
+from mixtures.errors import ConfigError, DataError
 from mixtures.evaluation import (
     cross_validate,
+    kfold_predictions,
     plot_regret,
     random_runs_to_top,
     random_start_floor,
@@ -16,6 +19,8 @@ from mixtures.evaluation import (
 )
 from mixtures.optimizers.random import RandomOptimizer
 from mixtures.optimizers.regmix import RegMixOptimizer
+from mixtures.surrogates import Surrogate, make_surrogate
+from mixtures.surrogates.base import Features
 
 DOMAINS = ("a", "b", "c", "d")
 
@@ -55,9 +60,41 @@ def test_cross_validate_rejects_bad_sizes() -> None:
         cross_validate(X, y, surrogate="nope", train_sizes=[5], repeats=1, seed=0)
 
 
-def test_score_marks_constant_predictions() -> None:
+def test_score_marks_constant_predictions_and_targets() -> None:
     s = score(np.array([1.0, 2.0, 3.0]), np.array([5.0, 5.0, 5.0]))
     assert s["spearman"] is None and s["pearson"] is None and s["mae"] == pytest.approx(3.0)
+    s = score(np.array([2.0, 2.0, 2.0]), np.array([1.0, 2.0, 4.0]))
+    assert s["spearman"] is None and s["pearson"] is None and s["mae"] == pytest.approx(1.0)
+    s = score(np.array([1.0, 2.0, 3.0]), np.array([3.0, 2.0, 1.0]))
+    assert s == {"spearman": -1.0, "pearson": pytest.approx(-1.0), "mae": pytest.approx(4 / 3)}
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class TrainingMean(Surrogate):
+    """Predicts the mean target of the runs it was fitted on."""
+
+    features: Features = "x"
+    log_target: bool = False
+    random_state: int | None = None
+
+    def _fit(self, F: np.ndarray, z: np.ndarray) -> None:
+        self.mean_ = float(z.mean())
+
+    def _predict(self, F: np.ndarray, return_std: bool) -> tuple[np.ndarray, None]:
+        return np.full(F.shape[0], self.mean_), None
+
+
+def test_kfold_predicts_each_run_from_the_other_folds_only() -> None:
+    X, y = pool(10)
+    model = TrainingMean()
+    pred = kfold_predictions(model, X, y, folds=3, seed=4)
+    order = np.random.default_rng(4).permutation(10)
+    for k in range(3):
+        test = order[k::3]
+        np.testing.assert_allclose(pred[test], np.delete(y, test).mean())
+    assert not hasattr(model, "mean_")  # fresh copies were fitted, not the model given
+    with pytest.raises(DataError, match="10 runs cannot be split into 11 folds"):
+        kfold_predictions(model, X, y, folds=11, seed=0)
 
 
 def test_replay_counts_runs_to_top_and_regret(tmp_path) -> None:
@@ -116,8 +153,10 @@ class FirstFree(RandomOptimizer):
 def test_replay_takes_an_optimizer_class_with_its_params() -> None:
     X, y = pool(60)
     kw = dict(domains=DOMAINS, budget=20, repeats=3, seed=2, batch=None)
-    params = {"surrogate": "ridge", "n_init": 8}
-    by_name = replay(X, y, optimizer="regmix", optimizer_params=params, **kw)
+    by_name = replay(
+        X, y, optimizer="regmix", optimizer_params={"surrogate": "ridge", "n_init": 8}, **kw
+    )
+    params = {"surrogate": make_surrogate("ridge"), "n_init": 8}  # a class takes objects
     by_class = replay(X, y, optimizer=RegMixOptimizer, optimizer_params=params, **kw)
     assert by_class["optimizer"] == "RegMixOptimizer"
     assert [r["order"] for r in by_class["per_repeat"]] == [

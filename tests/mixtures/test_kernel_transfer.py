@@ -13,8 +13,7 @@ from mixtures.constraints import Bounds
 from mixtures.errors import ConfigError, DataError
 from mixtures.evaluation import random_runs_to_top, replay
 from mixtures.optimizers import make_optimizer
-from mixtures.surrogates import make_surrogate
-from mixtures.surrogates.transfer import LowFidelityPrior, TransferredKernel
+from mixtures.surrogates import LowFidelityPrior, TransferredKernel, make_surrogate
 
 DOMAINS = tuple("abcdefgh")
 
@@ -33,10 +32,18 @@ def dirichlet(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).dirichlet(np.full(len(DOMAINS), 0.5), size=n)
 
 
+def hybrid():
+    return make_surrogate("gp_hybrid", random_state=0)
+
+
+def cheap_prior(X: np.ndarray, y: np.ndarray) -> LowFidelityPrior:
+    return LowFidelityPrior(make_surrogate("ridge")).fit(X, y)
+
+
 @pytest.fixture(scope="module")
 def kernel() -> TransferredKernel:
     X = dirichlet(120, 0)
-    return TransferredKernel("gp_hybrid").fit(X, earlier_law(X), domains=DOMAINS)
+    return TransferredKernel(hybrid()).fit(X, earlier_law(X), domains=DOMAINS)
 
 
 def test_the_gp_keeps_the_transferred_hyperparameters(kernel) -> None:
@@ -96,29 +103,31 @@ def test_the_kernel_survives_pickling_for_worker_processes(kernel) -> None:
 def test_errors_name_the_problem(kernel) -> None:
     X = dirichlet(6, 1)
     y = target_law(X)
-    with pytest.raises(ConfigError, match="from a single GP surrogate .* got 'ridge'"):
-        TransferredKernel("ridge").fit(X, y)
+    with pytest.raises(ConfigError, match="from a single GP surrogate .* got RidgeSurrogate"):
+        TransferredKernel(make_surrogate("ridge"))
+    with pytest.raises(ConfigError, match="from a single GP surrogate .* got EnsembleSurrogate"):
+        TransferredKernel(make_surrogate("gp_average"))
     with pytest.raises(ConfigError, match="kernel_from is not fitted"):
-        make_surrogate("gp_hybrid", kernel_from=TransferredKernel()).fit(X, y)
+        make_surrogate("gp_hybrid", kernel_from=TransferredKernel(hybrid())).fit(X, y)
     with pytest.raises(ConfigError, match="holds a 'hybrid' kernel .* this GP has 'rbf'"):
         make_surrogate("gp", kernel_from=kernel).fit(X, y)
     with pytest.raises(ConfigError, match="fitted on 8 domains, the model has 7"):
         X7 = np.random.default_rng(0).dirichlet(np.ones(7), size=6)
         make_surrogate("gp_hybrid", kernel_from=kernel).fit(X7, y)
-    cheap = LowFidelityPrior("ridge").fit(X, y)
+    cheap = cheap_prior(X, y)
     with pytest.raises(ConfigError, match="low-fidelity prior or a transferred kernel, not both"):
         make_surrogate("gp_hybrid", kernel_from=kernel, low_fidelity=cheap)
     with pytest.raises(ConfigError, match="kernel_from must be a TransferredKernel"):
         make_surrogate("gp_hybrid", kernel_from="earlier.parquet").fit(X, y)
     with pytest.raises(DataError, match="3 domain names for 8 weight columns"):
-        TransferredKernel().fit(X, y, domains=("a", "b", "c"))
+        TransferredKernel(hybrid()).fit(X, y, domains=("a", "b", "c"))
 
 
 def test_a_failed_fit_leaves_the_kernel_unfitted() -> None:
     X = dirichlet(6, 1)
     y = target_law(X)
     y[2] = np.nan
-    kernel = TransferredKernel()
+    kernel = TransferredKernel(hybrid())
     with pytest.raises(DataError):
         kernel.fit(X, y)
     assert not hasattr(kernel, "state_")
@@ -131,7 +140,7 @@ def test_bo_rejects_a_kernel_it_cannot_use(kernel) -> None:
         "prior": np.full(len(DOMAINS), 1 / len(DOMAINS)),
         "seed": 0,
     }
-    with pytest.raises(ConfigError, match="transferred kernel needs a single GP.* 'gp_average'"):
+    with pytest.raises(ConfigError, match="transferred kernel needs a single GP.* got Ensemble"):
         make_optimizer("bo", surrogate="gp_average", kernel_from=kernel, **common)
     with pytest.raises(ConfigError, match="holds a 'hybrid' kernel .* 'hybrid_linear'"):
         make_optimizer("bo", kernel_from=kernel, **common)  # BO's default GP
@@ -139,7 +148,7 @@ def test_bo_rejects_a_kernel_it_cannot_use(kernel) -> None:
     renamed = {**common, "domains": names, "bounds": Bounds.unbounded(names)}
     with pytest.raises(ConfigError, match="fitted on domains .* map them"):
         make_optimizer("bo", surrogate="gp_hybrid", kernel_from=kernel, **renamed)
-    cheap = LowFidelityPrior("ridge").fit(dirichlet(10, 0), target_law(dirichlet(10, 0)))
+    cheap = cheap_prior(dirichlet(10, 0), target_law(dirichlet(10, 0)))
     with pytest.raises(ConfigError, match="not both"):
         make_optimizer(
             "bo", surrogate="gp_hybrid", kernel_from=kernel, low_fidelity=cheap, **common

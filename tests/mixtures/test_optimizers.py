@@ -8,7 +8,7 @@ import pytest
 from mixtures.constraints import Bounds
 from mixtures.errors import ConfigError, DataError
 from mixtures.mixture import Mixture
-from mixtures.optimizers import make_optimizer
+from mixtures.optimizers import BOOptimizer, RegMixOptimizer, make_optimizer
 
 DOMAINS = ("a", "b", "c", "d")
 T = np.array([-1.5, 0.0, 0.5, 1.0])
@@ -22,15 +22,17 @@ def values(mixtures: list[Mixture]) -> np.ndarray:
     return loss(np.array([m.to_array(DOMAINS) for m in mixtures]))
 
 
+def space(bounds: Bounds | None = None, seed: int = 0) -> dict:
+    return {
+        "domains": DOMAINS,
+        "bounds": bounds or Bounds.unbounded(DOMAINS),
+        "prior": np.ones(4),
+        "seed": seed,
+    }
+
+
 def build(name: str, *, bounds: Bounds | None = None, seed: int = 0, **kw):
-    return make_optimizer(
-        name,
-        domains=DOMAINS,
-        bounds=bounds or Bounds.unbounded(DOMAINS),
-        prior=np.ones(4),
-        seed=seed,
-        **kw,
-    )
+    return make_optimizer(name, **space(bounds, seed), **kw)
 
 
 #: Small candidate sets, few MC samples and short GP fits keep these tests to seconds.
@@ -176,10 +178,14 @@ def test_bo_with_an_average_of_gps_proposes_feasible_distinct_improving_batches(
 
 
 def test_bo_refuses_surrogates_it_cannot_acquire_with() -> None:
-    with pytest.raises(ConfigError, match="bo needs a GP surrogate .* got 'ensemble'"):
+    with pytest.raises(ConfigError, match="bo needs a GP surrogate .* got EnsembleSurrogate"):
         build("bo", surrogate="ensemble")  # gp + mixing_law: the law has no posterior
-    with pytest.raises(ConfigError, match="bo needs a GP surrogate .* got 'ridge'"):
+    with pytest.raises(ConfigError, match="bo needs a GP surrogate .* got RidgeSurrogate"):
         build("bo", surrogate="ridge")
+    with pytest.raises(ConfigError, match="BOOptimizer needs a surrogate object .* got str"):
+        BOOptimizer(surrogate="gp", **space())  # type: ignore[arg-type]  # a name, not an object
+    with pytest.raises(ConfigError, match="RegMixOptimizer needs a surrogate object .* got str"):
+        RegMixOptimizer(surrogate="ridge", **space())  # type: ignore[arg-type]
 
 
 def test_regmix_averages_top_k_and_respects_bounds() -> None:

@@ -114,7 +114,10 @@ def test_gp_std_is_small_at_data_and_larger_far_away(data) -> None:
 def test_ensemble_weights_members_by_cross_validation(data) -> None:
     X, y, Xt, yt = data
     # ridge instead of the default GP member keeps this test fast; the weighting is the same
-    model = make_surrogate("ensemble", members=("ridge", "mixing_law"), random_state=0).fit(X, y)
+    members = (make_surrogate("ridge"), make_surrogate("mixing_law"))
+    model = make_surrogate("ensemble", members=members, random_state=0).fit(X, y)
+    assert not any(hasattr(m, "n_features_in_") for m in members)  # fitted copies, not these
+    assert [e.random_state for e in model.estimators_] == [0, 0]
     assert model.weights_.shape == (2,) and np.isclose(model.weights_.sum(), 1.0)
     # the data follow the exp law exactly, so cross-validation must favour that member
     assert model.weights_[1] > model.weights_[0]
@@ -174,7 +177,9 @@ def test_light_name_lists_match_the_registries() -> None:
     domains = ["a", "b", "c"]
     common = dict(domains=domains, bounds=Bounds.unbounded(domains), prior=np.ones(3), seed=0)
     built = {name: make_optimizer(name, **common) for name in OPTIMIZER_NAMES}
-    assert isinstance(built["bo"], BOOptimizer) and built["bo"].surrogate == DEFAULT_BO_SURROGATE
+    assert isinstance(built["bo"], BOOptimizer)
+    default_gp = make_surrogate(DEFAULT_BO_SURROGATE).get_params()
+    assert built["bo"].surrogate.get_params() == default_gp
     with pytest.raises(ConfigError, match="unknown optimizer 'cmaes'"):
         make_optimizer("cmaes", **common)
     # the config's list of BO surrogates is exactly the registry's names BO accepts
@@ -189,3 +194,31 @@ def test_light_name_lists_match_the_registries() -> None:
         else:
             accepted.append(name)
     assert sorted(accepted) == sorted(BO_SURROGATE_NAMES)
+
+
+def test_every_gp_kernel_is_listed_and_builds() -> None:
+    from typing import get_args
+
+    from mixtures.surrogates.gp import KERNELS, X_SQRT_KERNELS, GPSurrogate, KernelName
+
+    assert get_args(KernelName) == KERNELS and "hybrid_linear" in KERNELS
+    for kernel in KERNELS:
+        features = "x+sqrt" if kernel in X_SQRT_KERNELS else "sqrt"
+        assert GPSurrogate(kernel=kernel, features=features).kernel == kernel
+    with pytest.raises(ConfigError, match="unknown GP kernel 'cubic'"):
+        GPSurrogate(kernel="cubic")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="needs features 'x\\+sqrt'"):
+        GPSurrogate(kernel="hybrid_linear")
+
+
+def test_fresh_copies_keep_the_settings_and_run_the_checks(data) -> None:
+    from mixtures.surrogates.base import fresh
+
+    X, y, _, _ = data
+    model = make_surrogate("gp_hybrid", max_iter=17, random_state=3)
+    copy = fresh(model, random_state=5)
+    assert copy is not model and copy.get_params() == {**model.get_params(), "random_state": 5}
+    fitted = fresh(make_surrogate("ridge")).fit(X, y)
+    assert not hasattr(fresh(fitted), "n_features_in_")
+    with pytest.raises(ConfigError, match="needs features 'x\\+sqrt'"):
+        fresh(model, features="sqrt")

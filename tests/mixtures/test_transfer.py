@@ -10,8 +10,7 @@ from mixtures.constraints import Bounds
 from mixtures.errors import ConfigError, DataError
 from mixtures.evaluation import replay
 from mixtures.optimizers import make_optimizer
-from mixtures.surrogates import make_surrogate
-from mixtures.surrogates.transfer import LowFidelityPrior
+from mixtures.surrogates import LowFidelityPrior, make_surrogate
 
 DOMAINS = ("a", "b", "c", "d", "e")
 T_CHEAP = np.array([-2.0, -0.5, 0.0, 0.7, 1.5])
@@ -31,10 +30,14 @@ def dirichlet(n: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).dirichlet(np.full(len(DOMAINS), 0.7), size=n)
 
 
+def ridge_prior() -> LowFidelityPrior:
+    return LowFidelityPrior(make_surrogate("ridge"))
+
+
 @pytest.fixture(scope="module")
 def prior() -> LowFidelityPrior:
     X = dirichlet(80, 0)
-    return LowFidelityPrior("ridge").fit(X, cheap_law(X))
+    return ridge_prior().fit(X, cheap_law(X))
 
 
 def test_prior_spans_the_unit_interval_on_the_cheap_runs_and_ranks_new_ones(prior) -> None:
@@ -47,14 +50,14 @@ def test_prior_spans_the_unit_interval_on_the_cheap_runs_and_ranks_new_ones(prio
 
 def test_prior_errors_name_the_problem(prior) -> None:
     with pytest.raises(DataError, match="not fitted yet"):
-        LowFidelityPrior("ridge").transform(dirichlet(3, 0))
+        ridge_prior().transform(dirichlet(3, 0))
     with pytest.raises(DataError, match="has 4 columns, the model was fit on 5"):
         prior.transform(np.full((2, 4), 0.25))
     X = dirichlet(10, 0)
     with pytest.raises(DataError, match="predicts the same value for all 10 cheap runs"):
-        LowFidelityPrior("ridge").fit(X, np.full(10, 2.0))
-    with pytest.raises(ConfigError, match="unknown surrogate 'nope'"):
-        LowFidelityPrior("nope").fit(X, cheap_law(X))
+        ridge_prior().fit(X, np.full(10, 2.0))
+    with pytest.raises(ConfigError, match="needs a surrogate object .* got str"):
+        LowFidelityPrior("ridge")  # type: ignore[arg-type]
 
 
 def test_gp_with_the_prior_ranks_better_from_four_target_runs(prior) -> None:
@@ -92,7 +95,7 @@ def test_bo_starts_from_the_cheap_ranking_in_pool_mode(prior) -> None:
     assert opt.n_init == 2 and opt.random_start == 0
     first = [opt.pool_index(m) for m in opt.ask(2)]
     assert first == np.argsort(prior.transform(pool), kind="stable")[:2].tolist()
-    assert build_bo(None).random_start == 4  # without a prior: 4 random runs, as before
+    assert build_bo(None).random_start == 4  # without a prior: 4 random runs
 
 
 def test_bo_with_the_prior_proposes_inside_bounds_and_better_than_chance(prior) -> None:
@@ -136,16 +139,16 @@ def test_bo_rejects_a_prior_it_cannot_use(prior) -> None:
     with pytest.raises(ConfigError, match="low_fidelity must be a LowFidelityPrior"):
         build_bo(make_surrogate("ridge"))
     with pytest.raises(ConfigError, match="low_fidelity is not fitted"):
-        build_bo(LowFidelityPrior("ridge"))
-    four = LowFidelityPrior("ridge").fit(dirichlet(20, 0)[:, :4], np.arange(20.0))
+        build_bo(ridge_prior())
+    four = ridge_prior().fit(dirichlet(20, 0)[:, :4], np.arange(20.0))
     with pytest.raises(ConfigError, match="fitted on 4 domains, the model has 5"):
         build_bo(four)
     X = dirichlet(20, 0)
-    named = LowFidelityPrior("ridge").fit(X, cheap_law(X), domains=DOMAINS[::-1])
+    named = ridge_prior().fit(X, cheap_law(X), domains=DOMAINS[::-1])
     with pytest.raises(ConfigError, match=r"fitted on domains \['e', 'd', 'c', 'b', 'a'\]"):
         build_bo(named)  # same count, other order: caught by name
-    build_bo(LowFidelityPrior("ridge").fit(X, cheap_law(X), domains=DOMAINS))  # same order: fine
-    with pytest.raises(ConfigError, match="low-fidelity prior needs a single GP surrogate"):
+    build_bo(ridge_prior().fit(X, cheap_law(X), domains=DOMAINS))  # same order: fine
+    with pytest.raises(ConfigError, match="low-fidelity prior or a transferred kernel needs a"):
         make_optimizer(  # an average of GPs has no slot for the cheap input
             "bo",
             domains=DOMAINS,
@@ -164,7 +167,7 @@ def test_bo_rejects_a_prior_it_cannot_use(prior) -> None:
 
 def test_a_failed_fit_leaves_the_prior_unfitted() -> None:
     X = dirichlet(10, 0)
-    prior = LowFidelityPrior("ridge")
+    prior = ridge_prior()
     with pytest.raises(DataError, match="same value"):
         prior.fit(X, np.full(10, 2.0))
     assert not hasattr(prior, "model_")
