@@ -12,7 +12,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from mixtures.errors import ConfigError
-from mixtures.names import DEFAULT_BO_SURROGATE
+from mixtures.names import DEFAULT_BO_SURROGATE, BOSurrogateName, SurrogateName
 from mixtures.sampling import SamplerConfig
 from proxies.config import EvaluatorRef, PresetName, TrainConfig
 from proxies.evaluators import check_evaluator
@@ -20,22 +20,6 @@ from proxies.token_files import RawDtype, TokenDomainFiles
 from proxies.tokenizer import DEFAULT_TRAINED_VOCAB, MAX_TRAINED_VOCAB
 
 _NAME = re.compile(r"[a-z0-9_]+")
-#: The registry's names (mixtures/names.py), spelled out for the type checker; a test asserts
-#: that they equal the registry's, so config and registry cannot drift apart.
-SurrogateName = Literal[
-    "ridge",
-    "lightgbm",
-    "regmix_lgbm",
-    "gp",
-    "gp_linear",
-    "gp_hybrid",
-    "gp_hybrid_linear",
-    "gp_average",
-    "mixing_law",
-    "loglinear",
-    "ensemble",
-]
-BOSurrogateName = Literal["gp", "gp_linear", "gp_hybrid", "gp_hybrid_linear", "gp_average"]
 BaselineName = Literal["uniform", "natural"]
 
 

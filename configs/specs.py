@@ -20,8 +20,8 @@ from proxies.records import target_fn
 from proxies.runs import RunSpec
 from proxies.tokens import SOURCE, TokenCorpus
 
-#: SeedSequence spawn keys of the sweep's sampler and of the search (BO rounds, simulations).
-SWEEP_STREAM, SEARCH_STREAM = 1, 2
+#: SeedSequence spawn key of the sweep's sampler (the search uses mixtures.search.SEARCH_STREAM).
+SWEEP_STREAM = 1
 
 
 def seed_stream(seed: int, stream: int) -> np.random.Generator:

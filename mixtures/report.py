@@ -47,7 +47,7 @@ def describe_target(kind: str, domain: str | None, evaluator: str | None) -> Tar
 
 def md_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> str:
     def cell(v: object) -> str:
-        return f"{v:.4f}" if isinstance(v, float) else str(v)
+        return f"{v:.4f}" if isinstance(v, float) else "n/a" if v is None else str(v)
 
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns) + "\n"
     return head + "".join("| " + " | ".join(cell(r.get(c)) for c in columns) + " |\n" for r in rows)

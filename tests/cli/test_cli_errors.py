@@ -93,14 +93,14 @@ def test_auto_surrogate_picks_best_finite_spearman():
 
     quality = [
         {"surrogate": "ridge", "spearman": 0.7},
-        {"surrogate": "lightgbm", "spearman": float("nan")},
+        {"surrogate": "lightgbm", "spearman": None},
         {"surrogate": "gp", "spearman": 0.9},
         {"surrogate": "ensemble", "spearman": 0.9},
     ]
     assert pick_surrogate("auto", quality) == "gp"  # ties go to the first listed
     assert pick_surrogate("ridge", quality) == "ridge"
     with pytest.raises(DataError, match="no surrogate has a finite"):
-        pick_surrogate("auto", [{"surrogate": "ridge", "spearman": float("nan")}])
+        pick_surrogate("auto", [{"surrogate": "ridge", "spearman": None}])
 
 
 @pytest.mark.parametrize("command", ["optimize", "sweep", "prepare-corpus", "target-run"])
