@@ -401,7 +401,10 @@ class ExperimentConfig(_Strict):
         if s.bo_proxy is not None:
             if s.method != "bo":
                 raise ValueError(f"search.bo_proxy needs search.method 'bo', got {s.method!r}")
-            if s.bo_proxy == self.proxy:
+            if (
+                s.bo_proxy.model_dump(exclude={"model"}) == self.proxy.model_dump(exclude={"model"})
+                and s.bo_proxy.shape == self.proxy.shape
+            ):
                 raise ValueError("search.bo_proxy is the same as proxy: nothing to transfer")
             if s.bo_rounds * s.bo_batch < 2:
                 raise ValueError(

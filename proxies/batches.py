@@ -83,9 +83,19 @@ def eval_windows(
 
 def eval_batches(arr: np.ndarray, cfg: TrainConfig) -> Iterator[torch.Tensor]:
     """The run's evaluation windows of a validation array (``eval_windows`` with ``cfg``'s
-    ``seq_len``, ``eval_tokens`` and ``eval_layout``), ``cfg.eval_batch_size`` at a time."""
+    ``seq_len``, ``eval_tokens`` and ``eval_layout``), ``eval_batch_size(cfg)`` at a time."""
     windows = eval_windows(
         arr, seq_len=cfg.seq_len, max_tokens=cfg.eval_tokens, layout=cfg.eval_layout
     )
-    for start in range(0, len(windows), cfg.eval_batch_size):
-        yield windows[start : start + cfg.eval_batch_size]
+    size = eval_batch_size(cfg)
+    for start in range(0, len(windows), size):
+        yield windows[start : start + size]
+
+
+def eval_batch_size(cfg: TrainConfig) -> int:
+    """Sequences per evaluation batch: ``cfg.eval_batch_size``, at most ``cfg.micro_batch_size``
+    when that is set, so that a config sized to fit a device in training fits it in evaluation.
+    """
+    if cfg.micro_batch_size is None:
+        return cfg.eval_batch_size
+    return min(cfg.eval_batch_size, cfg.micro_batch_size)

@@ -1,4 +1,4 @@
-"""Model presets and the training configuration: pure data, no torch.
+"""Model shapes, their presets and the training configuration: pure data, no torch.
 
 Kept apart from ``proxies.model`` and ``proxies.train`` so that loading and validating a config
 (``configs.schema``) does not import torch and transformers, several seconds on a small machine.
@@ -6,22 +6,54 @@ Kept apart from ``proxies.model`` and ``proxies.train`` so that loading and vali
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from mixtures.errors import ConfigError
 
 
 class ModelShape(BaseModel):
-    """Shape of a Llama-style decoder; the vocabulary comes from the corpus tokenizer."""
+    """Shape of a Llama-style decoder; the vocabulary comes from the corpus tokenizer.
+
+    YAML: ``model: {d_model: 256, n_layers: 8, n_heads: 8, n_kv_heads: 4, d_ff: 1024}``.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     d_model: int = Field(gt=0, description="hidden size")
     n_layers: int = Field(gt=0, description="decoder layers")
-    n_heads: int = Field(gt=0, description="attention heads (d_model must divide by it)")
+    n_heads: int = Field(gt=0, description="attention (query) heads; d_model must divide by it")
     d_ff: int = Field(gt=0, description="MLP inner size")
+    n_kv_heads: int | None = Field(
+        None,
+        gt=0,
+        description="key/value heads (grouped-query attention); n_heads must divide by it; "
+        "null = n_heads (plain multi-head attention)",
+    )
+    tie_embeddings: bool = Field(
+        True, description="the output layer shares the token embedding matrix"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelShape:
+        if self.d_model % self.n_heads:
+            raise ValueError(f"d_model {self.d_model} must be divisible by n_heads {self.n_heads}")
+        if (self.d_model // self.n_heads) % 2:
+            # rotary position embeddings rotate pairs of a head's dimensions
+            raise ValueError(
+                f"head size d_model / n_heads = {self.d_model // self.n_heads} must be even"
+            )
+        if self.n_heads % self.kv_heads:
+            raise ValueError(
+                f"n_heads {self.n_heads} must be divisible by n_kv_heads {self.kv_heads}"
+            )
+        return self
+
+    @property
+    def kv_heads(self) -> int:
+        """Key/value heads in effect: ``n_kv_heads``, or ``n_heads`` when it is not set."""
+        return self.n_heads if self.n_kv_heads is None else self.n_kv_heads
 
 
 #: Named sizes. Non-embedding parameters: 12 * d^2 * layers roughly (SwiGLU MLP of d_ff = 4d
@@ -38,24 +70,56 @@ PRESETS: dict[str, ModelShape] = {
 PresetName = Literal["nano", "micro", "tiny", "small", "base"]
 
 
-def resolve_shape(preset: str) -> ModelShape:
-    """The shape of a named preset; ConfigError for an unknown name or an invalid shape."""
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown model preset {preset!r}; known: {sorted(PRESETS)}")
-    shape = PRESETS[preset]
-    if shape.d_model % shape.n_heads:
-        raise ConfigError(f"preset {preset!r}: d_model {shape.d_model} not divisible by heads")
-    return shape
+def _model_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "preset"
+    if isinstance(value, dict | ModelShape):
+        return "shape"
+    return None
+
+
+#: ``train.model``: a preset name or an explicit shape. The discriminator validates a value
+#: against one branch only, so a bad value is one error naming that branch, not one per branch.
+ModelSpec = Annotated[
+    Annotated[PresetName, Tag("preset")] | Annotated[ModelShape, Tag("shape")],
+    Discriminator(
+        _model_kind,
+        custom_error_type="model_spec",
+        custom_error_message="expected a preset name or a mapping of the model's shape",
+    ),
+]
+
+
+def resolve_shape(model: str | ModelShape) -> ModelShape:
+    """The full shape of a preset name or an explicit shape, every field set (``n_kv_heads``
+    filled in): two specs of the same model resolve to equal shapes. ConfigError for an unknown
+    preset name."""
+    if isinstance(model, str):
+        if model not in PRESETS:
+            raise ConfigError(f"unknown model preset {model!r}; known: {sorted(PRESETS)}")
+        model = PRESETS[model]
+    return model.model_copy(update={"n_kv_heads": model.kv_heads})
 
 
 class TrainConfig(BaseModel):
-    """How one model is trained and evaluated. Every field is part of a run's content hash."""
+    """How one model is trained and evaluated. Every field is part of a run's content hash,
+    ``model`` by its resolved shape (``proxies.runs.RunSpec.run_id``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: PresetName = Field("micro", description="model size preset (proxies.model.PRESETS)")
+    model: ModelSpec = Field(
+        "micro",
+        description="a size preset (proxies.config.PRESETS) or an explicit shape (ModelShape)",
+    )
     seq_len: int = Field(128, ge=8, description="tokens per training sequence")
     batch_size: int = Field(16, ge=1, description="sequences per optimizer step")
+    micro_batch_size: int | None = Field(
+        None,
+        ge=1,
+        description="sequences per forward/backward pass: gradients of batch_size / "
+        "micro_batch_size passes are accumulated into one optimizer step, to fit a large batch "
+        "in device memory; also caps eval_batch_size; null = batch_size (no accumulation)",
+    )
     train_tokens: int = Field(300_000, ge=1, description="token budget of the run")
     lr: float = Field(3e-3, gt=0, description="peak learning rate (AdamW)")
     warmup_fraction: float = Field(0.05, ge=0, lt=1, description="linear warm-up share of steps")
@@ -67,13 +131,34 @@ class TrainConfig(BaseModel):
         "spread",
         description="validation windows evenly spread over the split, or its first eval_tokens",
     )
-    eval_batch_size: int = Field(32, ge=1, description="sequences per evaluation batch")
+    eval_batch_size: int = Field(
+        32, ge=1, description="sequences per evaluation batch (at most micro_batch_size)"
+    )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda if present")
     divergence_ratio: float = Field(
         1.5,
         gt=1,
         description="a loss above this x ln(vocab) (the loss of a uniform guess) diverged",
     )
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        if self.micro_batch_size is not None and self.batch_size % self.micro_batch_size:
+            raise ValueError(
+                f"batch_size {self.batch_size} must be divisible by micro_batch_size "
+                f"{self.micro_batch_size}"
+            )
+        return self
+
+    @property
+    def shape(self) -> ModelShape:
+        """The resolved shape of ``model`` (``resolve_shape``)."""
+        return resolve_shape(self.model)
+
+    @property
+    def micro_batches(self) -> int:
+        """Forward/backward passes per optimizer step (1 without accumulation)."""
+        return 1 if self.micro_batch_size is None else self.batch_size // self.micro_batch_size
 
     @property
     def steps(self) -> int:

@@ -23,6 +23,9 @@ from proxies.tokens import TokenCorpus
 #: same run as the one that was sampled.
 WEIGHT_DECIMALS = 8
 FINISHED = ("ok", "diverged")
+#: Optional ``TrainConfig`` fields hashed only when set: a spec that leaves one unset has the id
+#: it would have without the field.
+_UNSET_OMITTED = ("micro_batch_size",)
 
 
 class RunSpec(BaseModel):
@@ -70,11 +73,26 @@ class RunSpec(BaseModel):
 
     @property
     def run_id(self) -> str:
-        data = self.model_dump(mode="json")
-        if data["evaluator"] is None:  # ids of runs without one are those from before it existed
-            del data["evaluator"]
-        blob = json.dumps(data, sort_keys=True)
+        """The first 16 hex digits of the sha256 of ``hashed_data()`` as sorted-key JSON."""
+        blob = json.dumps(self.hashed_data(), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    def hashed_data(self) -> dict[str, Any]:
+        """What the run id hashes: the spec's JSON, with ``train.model`` replaced by the fields
+        of its resolved shape (``proxies.config.resolve_shape``), so the id follows the model
+        that trains, not its name: a preset whose shape is edited names new runs, and a preset
+        and the identical explicit shape name the same run. Optional fields left unset (None)
+        are left out, so that adding one does not change the ids of specs that do not set it.
+        """
+        data = self.model_dump(mode="json")
+        if data["evaluator"] is None:
+            del data["evaluator"]
+        train = data["train"]
+        train["model"] = self.train.shape.model_dump(mode="json")
+        for name in _UNSET_OMITTED:
+            if train[name] is None:
+                del train[name]
+        return data
 
 
 class RunStore:

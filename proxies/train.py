@@ -11,12 +11,14 @@ from typing import Any, Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+from transformers import PreTrainedModel
 
 from mixtures.errors import ConfigError
 from proxies.batches import MixtureBatcher, eval_batches
 from proxies.config import EvaluatorRef, TrainConfig
 from proxies.evaluators import run_evaluator
-from proxies.model import build_model, count_parameters, resolve_shape
+from proxies.model import build_model, count_parameters
 from proxies.tokens import TokenCorpus
 
 
@@ -79,16 +81,93 @@ def make_adamw(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(0.9, 0.95), fused=True)
 
 
-def _loss(model: torch.nn.Module, batch: torch.Tensor, autocast: bool) -> torch.Tensor:
+#: Logit elements (B * T * V) up to which the loss materialises all logits at once, in fp32:
+#: 2**27 fp32 elements are 512 MB (about three times that with the softmax and the gradient),
+#: affordable wherever these models train. A default batch of 16 x 128 tokens stays under it up
+#: to a 64k vocabulary, so such runs compute the one-shot loss of before, bit for bit.
+PLAIN_LOSS_MAX_ELEMENTS = 2**27
+#: Logit elements per chunk of the chunked loss: 2**25 fp32 elements are 128 MB, e.g. 256 tokens
+#: at a 128k vocabulary (32 chunks for an 8k-token batch): chunks large enough to keep a GPU's
+#: matmuls busy, few enough that the Python loop over them costs little.
+LOSS_CHUNK_ELEMENTS = 2**25
+
+
+def next_token_loss(
+    model: PreTrainedModel,
+    batch: torch.Tensor,
+    *,
+    autocast: bool,
+    plain_max_elements: int = PLAIN_LOSS_MAX_ELEMENTS,
+    chunk_elements: int = LOSS_CHUNK_ELEMENTS,
+) -> torch.Tensor:
+    """Mean next-token cross-entropy of ``batch`` (B, T+1), over its B * T predicted tokens.
+
+    Up to ``plain_max_elements`` logits, the model's full (B, T, V) logits are computed and
+    cast to fp32 at once. Above it, only the final hidden states are kept whole: the output
+    layer and the fp32 loss run on chunks of ``chunk_elements // V`` tokens, each recomputed
+    in the backward pass (activation checkpointing), so that one chunk's logits are alive at a
+    time instead of all of them (6.6 GB at a 50k vocabulary and a 32k-token batch).
+    ``autocast``: bf16 autocast on CUDA.
+    """
     x, y = batch[:, :-1], batch[:, 1:]  # (B, T), (B, T)
+    vocab = model.get_output_embeddings().weight.size(0)
+    if y.numel() * vocab <= plain_max_elements:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
+        return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-        logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
-    return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
+        hidden = model.get_decoder()(input_ids=x, use_cache=False).last_hidden_state  # (B, T, C)
+    head = model.get_output_embeddings()
+    chunk = max(1, chunk_elements // vocab)
+    total = torch.zeros((), dtype=torch.float32, device=batch.device)
+    for h, t in zip(
+        hidden.reshape(-1, hidden.size(-1)).split(chunk), y.reshape(-1).split(chunk), strict=True
+    ):  # (n, C), (n,)
+        if torch.is_grad_enabled():
+            # Only h and t are kept for the backward pass, which recomputes the chunk's logits;
+            # no random op runs in it, so the RNG state need not be saved and restored.
+            part = checkpoint(
+                _chunk_loss, head, h, t, autocast, use_reentrant=False, preserve_rng_state=False
+            )
+        else:
+            part = _chunk_loss(head, h, t, autocast)
+        total = total + part
+    return total / y.numel()
+
+
+def _chunk_loss(
+    head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor, autocast: bool
+) -> torch.Tensor:
+    """Summed cross-entropy of one chunk: (n, C) hidden states, (n,) targets."""
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        logits = head(hidden)  # (n, V)
+    return F.cross_entropy(logits.float(), targets, reduction="sum")
+
+
+def train_step(model: PreTrainedModel, batch: torch.Tensor, *, cfg: TrainConfig) -> torch.Tensor:
+    """Forward and backward passes of one optimizer step's ``batch`` (B, T+1), gradients added
+    to the parameters' ``.grad``; returns the batch's mean loss, detached.
+
+    With ``cfg.micro_batch_size``, the batch goes through in ``cfg.micro_batches`` slices, each
+    loss divided by their number: the micro-batches are equal in size, so the accumulated
+    gradient is that of the whole batch's mean loss, as without accumulation.
+    """
+    autocast = batch.device.type == "cuda"
+    if cfg.micro_batch_size is None:
+        loss = next_token_loss(model, batch, autocast=autocast)
+        loss.backward()
+        return loss.detach()
+    total = torch.zeros((), device=batch.device)
+    for micro in batch.split(cfg.micro_batch_size):  # (b, T+1) each
+        loss = next_token_loss(model, micro, autocast=autocast) / cfg.micro_batches
+        loss.backward()
+        total += loss.detach()
+    return total
 
 
 @torch.inference_mode()
 def evaluate(
-    model: torch.nn.Module,
+    model: PreTrainedModel,
     corpus: TokenCorpus,
     domains: Sequence[str],
     *,
@@ -96,14 +175,15 @@ def evaluate(
     device: torch.device,
 ) -> dict[str, float]:
     """Mean next-token loss per domain on ``eval_tokens`` of its validation split, in fixed
-    windows laid out by ``cfg.eval_layout`` (the same windows for every run)."""
+    windows laid out by ``cfg.eval_layout`` (the same windows for every run), in batches of
+    ``eval_batches``; the loss bounds the logits in memory as in training."""
     model.eval()
     out: dict[str, float] = {}
     for domain in domains:
         total, count = 0.0, 0
         for batch in eval_batches(corpus.array(domain, "val"), cfg):
             batch = batch.to(device)
-            loss = _loss(model, batch, device.type == "cuda")
+            loss = next_token_loss(model, batch, autocast=device.type == "cuda")
             total += float(loss) * batch.size(0)
             count += batch.size(0)
         out[domain] = total / count
@@ -134,7 +214,7 @@ def train_model(
     device = resolve_device(cfg.device)
     init_seed, data_seed = np.random.SeedSequence(seed).generate_state(2)
     llama = build_model(
-        resolve_shape(cfg.model),
+        cfg.shape,
         vocab_size=corpus.vocab_size,
         seq_len=cfg.seq_len,
         seed=int(init_seed),
@@ -163,15 +243,14 @@ def train_model(
             group["lr"] = cfg.lr * lr_factor(
                 step, total=total, warmup_fraction=cfg.warmup_fraction, min_ratio=cfg.min_lr_ratio
             )
-        loss = _loss(model, batcher.next().to(device, non_blocking=True), device.type == "cuda")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss = train_step(llama, batcher.next().to(device, non_blocking=True), cfg=cfg)
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
         # Reading the loss forces a sync, so it is checked only every log_every steps.
         if (step + 1) % log_every == 0 or step + 1 == total:
-            value = float(loss.detach())
+            value = float(loss)
             result.final_train_loss = value
             if not math.isfinite(value) or value > limit:
                 result.status = "diverged"
@@ -184,7 +263,7 @@ def train_model(
     result.tokens = result.steps * cfg.batch_size * cfg.seq_len
     result.tokens_per_second = result.tokens / max(train_seconds, 1e-9)
     if result.status == "ok":
-        result.val_loss = evaluate(model, corpus, eval_domains, cfg=cfg, device=device)
+        result.val_loss = evaluate(llama, corpus, eval_domains, cfg=cfg, device=device)
         bad = {d: v for d, v in result.val_loss.items() if not math.isfinite(v)}
         if bad:
             result.status = "diverged"

@@ -30,6 +30,7 @@ from mixtures.search import (
     surrogate_quality,
 )
 from mixtures.surrogates import Surrogate, make_surrogate
+from proxies.config import TrainConfig
 from proxies.runs import RunSpec
 from proxies.tokens import TokenCorpus
 
@@ -108,7 +109,7 @@ def propose_bo_task(
         exp.bo_round(round_index),
         round_index=round_index,
         batch=config.search.bo_batch,
-        scale=None if bo_proxy is None else bo_proxy.model_dump(),
+        scale=None if bo_proxy is None else _scale(bo_proxy),
         surrogate=config.search.bo_surrogate or DEFAULT_BO_SURROGATE,
         optimizer=lambda: _bo(config, plan, table_path, exp, bo_table, prior, round_index + 1),
     )
@@ -216,4 +217,12 @@ def _bo_spec(
         train=config.search.bo_proxy or config.proxy,
         seed=config.seed,
         evaluator=config.target.evaluator_ref(),
+    )
+
+
+def _scale(train: TrainConfig) -> dict[str, Any]:
+    """How a round's runs are trained, as recorded beside its proposals; an unset
+    ``micro_batch_size`` is left out, as in the run ids."""
+    return train.model_dump(
+        exclude={"micro_batch_size"} if train.micro_batch_size is None else None
     )

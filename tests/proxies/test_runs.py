@@ -7,6 +7,7 @@ import pytest
 from mixtures.errors import ConfigError, DataError
 from mixtures.mixture import Mixture
 from proxies.compare import compare_target_runs
+from proxies.config import PRESETS
 from proxies.planning import natural_mixture, split_domains
 from proxies.records import records_to_tables, target_fn
 from proxies.runs import RunSpec, RunStore, execute_run, read_run_list, write_run_list
@@ -152,3 +153,63 @@ def test_split_domains_and_natural_mixture():
     nat = natural_mixture({"a": 30, "b": 10}, ["a", "b"])
     assert np.allclose(nat.to_array(["a", "b"]), [0.75, 0.25])
     assert json.dumps(dict(nat))
+
+
+def test_run_id_hashes_the_resolved_model_shape(tiny_corpus, monkeypatch):
+    named = spec_for(tiny_corpus, [0.5, 0.25, 0.25])
+    nano = PRESETS["nano"]
+
+    def with_model(model):
+        return named.model_copy(update={"train": CFG.model_copy(update={"model": model})})
+
+    # the identical explicit shape, with or without the defaults spelled out, is the same run
+    assert with_model(nano).run_id == named.run_id
+    spelled = nano.model_copy(update={"n_kv_heads": nano.n_heads, "tie_embeddings": True})
+    assert with_model(spelled).run_id == named.run_id
+    assert with_model(nano.model_copy(update={"d_ff": 128})).run_id != named.run_id
+    assert with_model(nano.model_copy(update={"n_kv_heads": 1})).run_id != named.run_id
+    assert with_model(nano.model_copy(update={"tie_embeddings": False})).run_id != named.run_id
+    assert with_model("micro").run_id != named.run_id
+    # editing a preset's shape names new runs
+    monkeypatch.setitem(PRESETS, "nano", nano.model_copy(update={"n_layers": 2}))
+    assert named.run_id != with_model(nano).run_id
+    assert named.run_id == with_model(PRESETS["nano"]).run_id
+
+
+def test_unset_new_train_fields_keep_the_run_id(tiny_corpus):
+    spec = spec_for(tiny_corpus, [0.5, 0.25, 0.25])
+    train = spec.hashed_data()["train"]
+    assert "micro_batch_size" not in train
+    assert train["model"] == {
+        "d_model": 32,
+        "n_layers": 1,
+        "n_heads": 2,
+        "n_kv_heads": 2,
+        "d_ff": 64,
+        "tie_embeddings": True,
+    }
+    micro = TrainConfig.model_validate({**CFG.model_dump(), "micro_batch_size": 2})
+    accumulated = spec.model_copy(update={"train": micro})
+    assert accumulated.hashed_data()["train"]["micro_batch_size"] == 2
+    assert accumulated.run_id != spec.run_id
+    # the stored spec keeps the preset's name, and reading it back gives the same id
+    assert spec.model_dump(mode="json")["train"]["model"] == "nano"
+    assert RunSpec.model_validate_json(accumulated.model_dump_json()).run_id == accumulated.run_id
+
+
+def test_run_id_of_a_literal_spec_is_pinned():
+    """A change to the hashed data renames every run (their results are no longer found):
+    this literal id makes such a change deliberate."""
+    spec = RunSpec(
+        kind="proxy",
+        corpus="c0ffee",
+        domains=("alpha", "beta"),
+        weights=(0.25, 0.75),
+        eval_domains=("alpha", "beta", "delta"),
+        train=TrainConfig(model="nano", seq_len=16),
+        seed=3,
+    )
+    assert spec.run_id == "8e6e2034bcf7a859"
+    shape = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64}
+    explicit = spec.model_copy(update={"train": TrainConfig(model=shape, seq_len=16)})
+    assert explicit.run_id == "8e6e2034bcf7a859"

@@ -3,11 +3,21 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from pydantic import ValidationError
 
 from mixtures.errors import ConfigError, DataError
-from proxies.batches import MixtureBatcher, eval_windows
+from proxies.batches import MixtureBatcher, eval_batch_size, eval_batches, eval_windows
 from proxies.model import PRESETS, build_model, count_parameters, resolve_shape
-from proxies.train import TrainConfig, TrainResult, lr_factor, make_adamw, train_model
+from proxies.train import (
+    TrainConfig,
+    TrainResult,
+    lr_factor,
+    make_adamw,
+    next_token_loss,
+    train_model,
+    train_step,
+)
 
 CFG = TrainConfig(
     model="nano", seq_len=16, batch_size=8, train_tokens=4096, eval_tokens=512, lr=1e-2
@@ -149,3 +159,115 @@ def test_exploding_loss_ends_the_run_as_diverged(tiny_corpus):
     )
     assert res.status == "diverged" and "training loss" in res.error
     assert res.val_loss == {}
+
+
+def _grads(model: torch.nn.Module) -> list[torch.Tensor]:
+    return [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_chunked_loss_equals_the_plain_loss_and_its_gradients(tie):
+    shape = PRESETS["nano"].model_copy(update={"tie_embeddings": tie})
+    model = build_model(shape, vocab_size=300, seq_len=16, seed=0)
+    batch = torch.randint(0, 300, (4, 17), generator=torch.Generator().manual_seed(0))
+    plain = next_token_loss(model, batch, autocast=False)
+    # the small-problem path is the one-shot fp32 loss, bit for bit
+    logits = model(input_ids=batch[:, :-1], use_cache=False).logits
+    reference = F.cross_entropy(logits.float().reshape(-1, 300), batch[:, 1:].reshape(-1))
+    assert torch.equal(plain, reference)
+    plain.backward()
+    plain_grads = _grads(model)
+    model.zero_grad(set_to_none=True)
+    # 64 tokens in chunks of 5: twelve full chunks and a partial one
+    chunked = next_token_loss(
+        model, batch, autocast=False, plain_max_elements=0, chunk_elements=5 * 300
+    )
+    assert chunked.item() == pytest.approx(plain.item(), rel=1e-6)
+    chunked.backward()
+    for g, h in zip(plain_grads, _grads(model), strict=True):
+        torch.testing.assert_close(h, g, rtol=1e-5, atol=1e-7)
+    with torch.inference_mode():  # evaluation: no checkpointing, same value
+        evaluated = next_token_loss(
+            model, batch, autocast=False, plain_max_elements=0, chunk_elements=5 * 300
+        )
+    assert evaluated.item() == pytest.approx(plain.item(), rel=1e-6)
+
+
+def test_chunked_loss_starts_above_the_threshold():
+    """At the threshold the whole logits are computed; one element more and they never are."""
+    model = build_model(PRESETS["nano"], vocab_size=300, seq_len=16, seed=0)
+    batch = torch.randint(0, 300, (2, 9), generator=torch.Generator().manual_seed(1))
+    calls: list[tuple[int, ...]] = []
+    head = model.get_output_embeddings()
+    head.register_forward_hook(lambda _m, inputs, _out: calls.append(tuple(inputs[0].shape)))
+    next_token_loss(model, batch, autocast=False, plain_max_elements=2 * 8 * 300)
+    assert calls == [(2, 8, 32)]
+    calls.clear()
+    next_token_loss(
+        model, batch, autocast=False, plain_max_elements=2 * 8 * 300 - 1, chunk_elements=6 * 300
+    )
+    assert calls == [(6, 32), (6, 32), (4, 32)]
+
+
+def test_accumulated_micro_batches_make_the_same_step():
+    cfg = CFG.model_copy(update={"grad_clip": 0.5})
+    micro = TrainConfig.model_validate({**cfg.model_dump(), "micro_batch_size": 2})
+    assert micro.micro_batches == 4
+    batch = torch.randint(0, 300, (8, 17), generator=torch.Generator().manual_seed(0))
+
+    def one_step(c: TrainConfig) -> tuple[float, list[torch.Tensor], list[torch.Tensor]]:
+        model = build_model(c.shape, vocab_size=300, seq_len=16, seed=0)
+        opt = make_adamw(model, c)
+        loss = train_step(model, batch, cfg=c)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), c.grad_clip)
+        grads = _grads(model)
+        opt.step()
+        return loss.item(), grads, [p.detach() for p in model.parameters()]
+
+    loss_whole, grads_whole, params_whole = one_step(cfg)
+    loss_micro, grads_micro, params_micro = one_step(micro)
+    assert loss_micro == pytest.approx(loss_whole, rel=1e-6)
+    for g, h in zip(grads_whole, grads_micro, strict=True):
+        torch.testing.assert_close(h, g, rtol=1e-5, atol=1e-8)
+    initial = build_model(cfg.shape, vocab_size=300, seq_len=16, seed=0).parameters()
+    assert not all(torch.equal(p, q) for p, q in zip(initial, params_whole, strict=True))
+    # AdamW's first update is about lr * sign(grad): where a gradient is near zero, rounding
+    # differences of the gradient move it by a small fraction of lr, so that is the tolerance.
+    for p, q in zip(params_whole, params_micro, strict=True):
+        torch.testing.assert_close(q, p, rtol=1e-5, atol=cfg.lr * 1e-2)
+
+
+def test_micro_batch_size_must_divide_the_batch_and_caps_evaluation():
+    with pytest.raises(
+        ValidationError, match="batch_size 8 must be divisible by micro_batch_size 3"
+    ):
+        TrainConfig(batch_size=8, micro_batch_size=3)
+    with pytest.raises(
+        ValidationError, match="batch_size 8 must be divisible by micro_batch_size 16"
+    ):
+        TrainConfig(batch_size=8, micro_batch_size=16)
+    assert TrainConfig().micro_batch_size is None and TrainConfig().micro_batches == 1
+    assert eval_batch_size(TrainConfig(eval_batch_size=32)) == 32
+    capped = TrainConfig(batch_size=16, micro_batch_size=4, eval_batch_size=32)
+    assert eval_batch_size(capped) == 4
+    val = np.arange(2000, dtype=np.uint16)
+    sizes = [len(b) for b in eval_batches(val, capped.model_copy(update={"seq_len": 10}))]
+    assert max(sizes) == 4 and sum(sizes) == 1999 // 10  # every window, four at a time
+
+
+def test_training_with_micro_batches_matches_training_without(tiny_corpus):
+    def train(cfg: TrainConfig) -> TrainResult:
+        return train_model(
+            tiny_corpus,
+            train_domains=["alpha", "beta", "gamma"],
+            weights=np.array([0.5, 0.3, 0.2]),
+            eval_domains=["alpha", "beta"],
+            cfg=cfg,
+            seed=0,
+        )
+
+    whole = train(CFG)
+    micro = train(TrainConfig.model_validate({**CFG.model_dump(), "micro_batch_size": 2}))
+    assert micro.status == "ok" and micro.steps == whole.steps and micro.tokens == whole.tokens
+    for domain, loss in whole.val_loss.items():
+        assert micro.val_loss[domain] == pytest.approx(loss, rel=1e-4)
