@@ -1,281 +1,188 @@
-"""Surrogate fit quality on RegMix's released runs (issue 3, item 6).
+"""Surrogate fit quality on RegMix's released runs: how well each surrogate ranks unseen runs.
 
-Train on N of the 512 1M-parameter runs (N = 16 ... 512, 10 random subsets each; N = 512 is one
-subset, fitted once), test on the 256 unseen 1M runs and on the 64 unseen 1B runs. Target:
-Pile-CC validation loss. Scores: Spearman and Pearson (x100), MAE. No tuning or early stopping on
-test runs: every choice inside a surrogate uses its training subset only.
+``surrogate_fit``: each surrogate is trained on N of RegMix's 512 1M-parameter runs (random
+subsets, ``repeats`` per N; N = 512 is one subset) and scored on the 256 unseen 1M runs and on
+the 64 1B runs, which no choice inside a surrogate sees. Spearman says whether it ranks
+mixtures as the runs do, which is what choosing a mixture needs.
 
-    .venv/bin/python benchmarks/surrogate_fit.py [--surrogates gp,ensemble] [--repeats 10]
-
-Writes benchmarks/results/surrogate_fit.json and .md (merged with earlier runs by surrogate).
+``surrogate_fit_ci``: how precise such a figure is. Each surrogate is fitted on all 512 runs
+and the test runs are resampled (bootstrap) for a 95 % interval of the Spearman: a difference
+between two surrogates smaller than the interval is test-set noise.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import subprocess
-import sys
 import time
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from pydantic import Field
 
-from mixtures.evaluation import cross_validate  # noqa: E402
-from mixtures.importers import import_regmix  # noqa: E402
-from mixtures.runtable import RunTable  # noqa: E402
+from benchmarks.pools import pool_targets, regmix_table
+from benchmarks.suite import Case, Params, Table, fmt
 
-REGMIX = ROOT / "data" / "regmix"
-TARGET = "metric/the_pile_pile_cc_val_loss"
-SIZES = (16, 32, 64, 128, 256, 512)
-SURROGATES = ("regmix_lgbm", "lightgbm", "ridge", "loglinear", "mixing_law", "gp", "ensemble")
-RESULTS = ROOT / "benchmarks" / "results"
-
-
-def load(mixtures: str, results: str) -> RunTable:
-    """One RegMix file pair as a run table."""
-    return import_regmix(REGMIX / mixtures, REGMIX / results).table
+TRAIN = ("train_mixture_1m.csv", "train_pile_loss_1m.csv")
+TESTS = {
+    "1M": ("test_mixture_1m.csv", "test_pile_loss_1m.csv"),
+    "1B": ("test_mixture_1B.csv", "test_pile_loss_1B.csv"),
+}
+ALL_SURROGATES = ["regmix_lgbm", "lightgbm", "ridge", "loglinear", "mixing_law", "gp", "ensemble"]
 
 
-def machine() -> dict[str, Any]:
-    """nproc, CPU model, Python and platform, for the results files."""
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    return {
-        "nproc": os.cpu_count(),
-        "cpu": cpu,
-        "python": platform.python_version(),
-        "load_1min_at_end": load,
-        "git": _git_sha(),
+class FitParams(Params):
+    """Spearman of each surrogate on unseen RegMix runs, by training-set size."""
+
+    smoke: ClassVar[Mapping[str, Any]] = {
+        "surrogates": ["ridge", "lightgbm"],
+        "train_sizes": [16, 32],
+        "repeats": 2,
+        "workers": 1,
     }
 
-
-def run_meta(script: str, argv: list[str] | None, **extra: Any) -> dict[str, Any]:
-    """What a results file records of its run: command, date, machine, then ``extra``."""
-    return {
-        "command": f"python benchmarks/{script} " + " ".join(argv or sys.argv[1:]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        **extra,
-    }
-
-
-def save_results(out: Path, meta: dict[str, Any], rows: Any) -> None:
-    """``{"meta": meta, "results": rows}`` as JSON at ``out`` (folders created)."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"meta": meta, "results": rows}, indent=1))
+    surrogates: list[str] = ALL_SURROGATES
+    """``make_surrogate`` names, one table row each."""
+    train_sizes: list[int] = [16, 32, 64, 128, 256, 512]
+    repeats: int = Field(10, ge=1)
+    """Random training subsets per size."""
+    seed: int = 0
+    target: str = "pile_cc"
+    """A RegMix validation loss by short name."""
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
+    """Processes for the fits; the figures do not depend on it."""
 
 
-def load_results(out: Path) -> tuple[dict[str, Any], Any]:
-    """``(meta, rows)`` of a file ``save_results`` wrote (for ``--render-only``)."""
-    saved = json.loads(out.read_text())
-    return saved["meta"], saved["results"]
+class IntervalParams(Params):
+    """Bootstrap 95 % intervals of the N=512 Spearman over the test runs."""
+
+    smoke: ClassVar[Mapping[str, Any]] = {"surrogates": ["ridge"], "draws": 50}
+
+    surrogates: list[str] = ["ensemble", "gp", "mixing_law"]
+    draws: int = Field(2000, ge=10)
+    """Bootstrap resamples of the test runs."""
+    seed: int = 0
+    target: str = "pile_cc"
 
 
-def rows_by_case(out: Path) -> dict[tuple[str, str], dict[str, Any]]:
-    """The result rows of a saved benchmark file, keyed by ``(pool, target)``."""
-    return {(r["pool"], r["target"]): r for r in load_results(out)[1]}
+def regmix_split(target: str) -> tuple[Any, str, dict[str, Any]]:
+    """The 512 training runs, the target's metric name, and the two test tables."""
+    train = regmix_table(*TRAIN)
+    metric = pool_targets(train, [target])[target]
+    return train, metric, {name: regmix_table(*files) for name, files in TESTS.items()}
 
 
-def case_args(doc: str, name: str, argv: list[str] | None) -> argparse.Namespace:
-    """The options of a resumable (pool, target) replay script: ``--olmix``, ``--repeats``,
-    ``--seed``, ``--workers``, ``--out`` (default ``results/<name>.json``), ``--fresh`` and
-    ``--render-only``; ``doc``'s first line describes the script."""
-    p = argparse.ArgumentParser(description=doc.splitlines()[0])
-    p.add_argument("--olmix", type=Path, help="folder with Olmix's swarm CSVs")
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
-    p.add_argument("--out", type=Path, default=RESULTS / f"{name}.json")
-    p.add_argument("--fresh", action="store_true", help="ignore results already in --out")
-    p.add_argument("--render-only", action="store_true", help="rewrite the .md from the JSON")
-    return p.parse_args(argv)
+def run_fit(p: FitParams, work: Path) -> list[dict[str, Any]]:
+    from mixtures.evaluation import cross_validate
 
-
-def run_cases_resumable(
-    out: Path,
-    cases: list[tuple[str, str]],
-    run: Callable[[str, str], dict[str, Any]],
-    *,
-    fresh: bool,
-    meta: Callable[[float], dict[str, Any]],
-    settings: dict[str, Any],
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Run each ``(pool, target)`` case not yet in ``out`` (all with ``fresh``), saving after
-    each, so an interrupted run resumes; ``meta(wall_seconds)`` describes the run and
-    ``settings`` (repeats, seed, ...) are saved with it. Resuming a file made with other
-    settings is refused (files from before settings were saved: their repeats are compared).
-    Returns the results file's ``(meta, rows)``."""
-    rows: list[dict[str, Any]] = []
-    spent, info = 0.0, None
-    if out.exists() and not fresh:
-        info, rows = load_results(out)
-        spent = info["wall_seconds"]
-        saved = info.get("settings", {"repeats": info.get("repeats")})
-        differ = {k: (saved[k], v) for k, v in settings.items() if k in saved and saved[k] != v}
-        if differ:
-            raise SystemExit(
-                f"{out} was run with other settings (saved, asked): {differ}; use --fresh or "
-                "another --out"
-            )
-    done = {(r["pool"], r["target"]) for r in rows}
-    for pool, target in cases:
-        if (pool, target) in done:
-            continue
-        started = time.perf_counter()
-        rows.append(run(pool, target))
-        spent += time.perf_counter() - started
-        info = {**meta(spent), "settings": dict(settings)}
-        save_results(out, info, rows)
-    if info is None:
-        raise SystemExit(f"no case to run and no results in {out}")
-    return info, rows
-
-
-def write_md(out: Path, md: str) -> None:
-    """The report beside the JSON (``out`` with ``.md``), and on stdout."""
-    out.with_suffix(".md").write_text(md)
-    print(md)
-
-
-def header_md(title: str, meta: dict[str, Any]) -> str:
-    """Title, command, date, machine and wall time of a replay report."""
-    return (
-        f"# {title}\n\nCommand: `{meta['command']}`  \nDate: {meta['date']}; machine: "
-        f"{meta['machine']}; {meta['wall_seconds']:.0f} s in all\n\n"
-    )
-
-
-def _git_sha() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    except OSError:
-        return None
-    return out.stdout.strip() or None
-
-
-def run(surrogates: list[str], repeats: int, seed: int, workers: int = 1) -> dict[str, Any]:
-    train = load("train_mixture_1m.csv", "train_pile_loss_1m.csv")
-    test_1m = load("test_mixture_1m.csv", "test_pile_loss_1m.csv")
-    test_1b = load("test_mixture_1B.csv", "test_pile_loss_1B.csv")
+    train, metric, tests = regmix_split(p.target)
     d = train.domains
-    tests = {
-        "1M": (test_1m.weights(d), test_1m.target(TARGET)),
-        "1B": (test_1b.weights(d), test_1b.target(TARGET)),
-    }
-    out: dict[str, Any] = {}
-    for name in surrogates:
+    test_sets = {k: (t.weights(d), t.target(metric)) for k, t in tests.items()}
+    rows = []
+    for name in p.surrogates:
         started = time.perf_counter()
         res = cross_validate(
             train.weights(),
-            train.target(TARGET),
+            train.target(metric),
             surrogate=name,
-            train_sizes=SIZES,
-            repeats=repeats,
-            seed=seed,
-            tests=tests,
-            workers=workers,
+            train_sizes=p.train_sizes,
+            repeats=p.repeats,
+            seed=p.seed,
+            tests=test_sets,
+            workers=p.workers,
         )
-        res["wall_seconds"] = time.perf_counter() - started
-        out[name] = res
-        print(f"{name}: {res['wall_seconds']:.0f} s", flush=True)
-        print(table_md({name: res}), flush=True)
-    return out
+        wall = time.perf_counter() - started
+        print(f"{name}: {wall:.0f} s", flush=True)
+        for size in res["train_sizes"]:
+            by = {s["test"]: s for s in res["summary"] if s["size"] == size}
+            row: dict[str, Any] = {"surrogate": name, "size": size, "wall_seconds": wall}
+            for test, s in by.items():
+                for score in ("spearman", "pearson", "mae"):
+                    row[f"{score}_{test}"] = s[f"{score}_mean"]
+                row["fits"] = s["repeats"]
+            rows.append(row)
+    return rows
 
 
-def table_md(results: dict[str, Any]) -> str:
-    """Markdown table: one row per surrogate, Spearman x100 1M / 1B per N."""
-    head = "| surrogate | " + " | ".join(f"N={n}" for n in SIZES) + " | wall s |"
-    lines = [head, "|" + "---|" * (len(SIZES) + 2)]
-    for name, res in results.items():
-        cells = []
-        for n in SIZES:
-            by = {s["test"]: s for s in res["summary"] if s["size"] == n}
-            cells.append(" / ".join(_pct(by.get(t, {}).get("spearman_mean")) for t in ("1M", "1B")))
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {res['wall_seconds']:.0f} |")
-    return "\n".join(lines)
+def fit_tables(rows: list[dict[str, Any]]) -> list[Table]:
+    sizes = sorted({r["size"] for r in rows})
+    names = list(dict.fromkeys(r["surrogate"] for r in rows))
+    head = ["surrogate", *(f"N={n}" for n in sizes), "wall s"]
+    cells = []
+    for name in names:
+        mine = {r["size"]: r for r in rows if r["surrogate"] == name}
+        line = [name]
+        for n in sizes:
+            r = mine.get(n, {})
+            line.append(" / ".join(_pct(r.get(f"spearman_{t}")) for t in TESTS))
+        line.append(fmt(next(iter(mine.values()))["wall_seconds"], ".0f"))
+        cells.append(line)
+    return [(head, cells)]
 
 
-def pearson_md(results: dict[str, Any]) -> str:
-    head = "| surrogate | " + " | ".join(f"N={n}" for n in SIZES) + " |"
-    lines = [head, "|" + "---|" * (len(SIZES) + 1)]
-    for name, res in results.items():
-        cells = []
-        for n in SIZES:
-            by = {s["test"]: s for s in res["summary"] if s["size"] == n}
-            cells.append(" / ".join(_pct(by.get(t, {}).get("pearson_mean")) for t in ("1M", "1B")))
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+def bootstrap(y: Any, p: Any, *, draws: int, seed: int) -> tuple[float, float]:
+    """95 % percentile interval of the Spearman over ``draws`` resamples of the test runs."""
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(draws):
+        i = rng.integers(0, len(y), len(y))
+        stats.append(spearmanr(y[i], p[i])[0])
+    lo, hi = np.nanpercentile(stats, [2.5, 97.5])
+    return float(lo), float(hi)
+
+
+def run_interval(p: IntervalParams, work: Path) -> list[dict[str, Any]]:
+    from scipy.stats import spearmanr
+
+    from mixtures.surrogates import make_surrogate
+
+    train, metric, tests = regmix_split(p.target)
+    rows = []
+    for name in p.surrogates:
+        started = time.perf_counter()
+        model = make_surrogate(name, random_state=0).fit(train.weights(), train.target(metric))
+        for label, table in tests.items():
+            y, pred = table.target(metric), model.predict(table.weights(train.domains))
+            lo, hi = bootstrap(y, pred, draws=p.draws, seed=p.seed)
+            rows.append(
+                {
+                    "surrogate": name,
+                    "test": label,
+                    "runs": len(y),
+                    "spearman": float(spearmanr(y, pred)[0]),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+    return rows
+
+
+def interval_tables(rows: list[dict[str, Any]]) -> list[Table]:
+    tests = list(dict.fromkeys(r["test"] for r in rows))
+    runs = {r["test"]: r["runs"] for r in rows}
+    head = ["surrogate", *(f"{t} test ({runs[t]} runs)" for t in tests)]
+    cells = []
+    for name in dict.fromkeys(r["surrogate"] for r in rows):
+        by = {r["test"]: r for r in rows if r["surrogate"] == name}
+        cells.append(
+            [name]
+            + [
+                f"{_pct(by[t]['spearman'])} ({_pct(by[t]['ci_low'])}-{_pct(by[t]['ci_high'])})"
+                for t in tests
+            ]
+        )
+    return [(head, cells)]
 
 
 def _pct(v: float | None) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}"
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--surrogates", default=",".join(SURROGATES))
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="processes")
-    p.add_argument("--out", type=Path, default=RESULTS / "surrogate_fit.json")
-    args = p.parse_args(argv)
-    results = run(args.surrogates.split(","), args.repeats, args.seed, args.workers)
-    merged = json.loads(args.out.read_text())["results"] if args.out.exists() else {}
-    merged.update(results)
-    ordered = {
-        k: merged[k] for k in [*SURROGATES, *sorted(set(merged) - set(SURROGATES))] if k in merged
-    }
-    meta = {
-        "command": "python benchmarks/surrogate_fit.py " + " ".join(argv or sys.argv[1:]),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": machine(),
-        "target": TARGET,
-        "train": "512 RegMix 1M runs",
-        "tests": {"1M": "256 unseen 1M runs", "1B": "64 unseen 1B runs"},
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({**meta, "results": ordered}, indent=1) + "\n")
-    m = meta["machine"]
-    md = [
-        "# Surrogate fit on RegMix's runs",
-        "",
-        f"Command: `{meta['command']}` (last run; rows merge earlier runs by surrogate)  ",
-        f"Date: {meta['date']}; machine: {m['nproc']} cores, {m['cpu']}, "
-        f"1-min load at the end {m['load_1min_at_end']:.1f} (the machine is shared)",
-        "",
-        f"Target {TARGET}; train N of 512 1M runs ({args.repeats} random subsets, N=512 once).",
-        "Spearman x100, test on 256 unseen 1M runs / 64 unseen 1B runs:",
-        "",
-        table_md(ordered),
-        "",
-        "Pearson x100 (1M / 1B):",
-        "",
-        pearson_md(ordered),
-        "",
-    ]
-    args.out.with_suffix(".md").write_text("\n".join(md))
-    print(f"wrote {args.out} and {args.out.with_suffix('.md')}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+CASES = [
+    Case(name="surrogate_fit", params=FitParams, run=run_fit, tables=fit_tables),
+    Case(name="surrogate_fit_ci", params=IntervalParams, run=run_interval, tables=interval_tables),
+]

@@ -1,0 +1,18 @@
+"""The suite's cases by name, in the order BENCHMARKS.md shows them."""
+
+from __future__ import annotations
+
+from benchmarks.suite import Case
+
+
+def all_cases() -> dict[str, Case]:
+    from benchmarks import demo, prefect_overhead, replay, surrogate_fit, trainer_throughput
+
+    cases = [
+        *demo.CASES,
+        *trainer_throughput.CASES,
+        *prefect_overhead.CASES,
+        *surrogate_fit.CASES,
+        *replay.CASES,
+    ]
+    return {c.name: c for c in cases}

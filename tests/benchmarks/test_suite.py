@@ -1,0 +1,189 @@
+"""The benchmark suite: each case's smoke run writes a result in the one format with real
+figures, ``render`` turns result files into BENCHMARKS.md's tables, and the committed results
+are the tables the committed BENCHMARKS.md shows."""
+
+from __future__ import annotations
+
+import json
+import math
+import shlex
+import shutil
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # benchmarks/ is not installed: it runs from the repository root
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.cases import all_cases  # noqa: E402
+from benchmarks.cli import main, smoke  # noqa: E402
+from benchmarks.render import render  # noqa: E402
+from benchmarks.suite import command_line, parse_sets, resolve_params  # noqa: E402
+from mixtures.errors import ConfigError  # noqa: E402
+
+#: Cases whose smoke runs take seconds; the other two start a Prefect server or run a flow.
+FAST = ["trainer_throughput", "surrogate_fit", "surrogate_fit_ci", "replay", "replay_swarms"]
+SLOW = ["prefect_overhead", "demo"]
+
+
+@pytest.fixture(scope="module")
+def fast(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bench")
+    smoke(out, FAST)
+    return out
+
+
+def load(out: Path, name: str) -> dict:
+    # strict JSON: NaN or infinity would fail here
+    return json.loads((out / f"{name}.json").read_text(), parse_constant=_reject)
+
+
+def _reject(token: str) -> None:
+    raise ValueError(f"non-standard JSON constant {token}")
+
+
+def check_format(result: dict, name: str) -> None:
+    assert result["case"] == name
+    assert f"python -m benchmarks run {name}" in result["command"]
+    assert result["machine"]["cores"] >= 1 and result["machine"]["cpu"]
+    datetime.fromisoformat(result["date"])
+    resolve_params(all_cases()[name], result["params"])  # valid parameters of this case
+    assert result["rows"]
+
+
+def block(doc: str, name: str) -> str:
+    return doc.split(f"<!-- results: {name} -->")[1].split("<!-- /results -->")[0]
+
+
+def test_cases_are_the_documented_ones():
+    assert set(all_cases()) == {*FAST, *SLOW}
+    doc = (ROOT / "BENCHMARKS.md").read_text()
+    assert all(f"<!-- results: {name} -->" in doc for name in all_cases())
+
+
+@pytest.mark.parametrize("name", FAST)
+def test_smoke_result_format(fast, name):
+    check_format(load(fast, name), name)
+
+
+def test_trainer_throughput_figures(fast):
+    (row,) = load(fast, "trainer_throughput")["rows"]
+    assert row["plain_tokens_per_s"] > 0 and row["trainer_tokens_per_s"] > 0
+    assert 0.1 < row["ratio"] < 10 and len(row["ratios"]) == 1
+
+
+def test_surrogate_fit_figures(fast):
+    rows = load(fast, "surrogate_fit")["rows"]
+    assert {(r["surrogate"], r["size"]) for r in rows} == {
+        (s, n) for s in ("ridge", "lightgbm") for n in (16, 32)
+    }
+    for r in rows:
+        assert all(-1 <= r[k] <= 1 for k in ("spearman_1M", "spearman_1B"))
+        assert r["fits"] == 2
+    ridge32 = next(r for r in rows if r["surrogate"] == "ridge" and r["size"] == 32)
+    assert ridge32["spearman_1M"] > 0.7  # RegMix's losses are close to linear in the weights
+
+
+def test_surrogate_fit_ci_brackets_the_point(fast):
+    rows = load(fast, "surrogate_fit_ci")["rows"]
+    assert [(r["test"], r["runs"]) for r in rows] == [("1M", 256), ("1B", 64)]
+    for r in rows:
+        assert r["ci_low"] <= r["spearman"] <= r["ci_high"]
+
+
+@pytest.mark.parametrize("name", ["replay", "replay_swarms"])
+def test_replay_figures(fast, name):
+    result = load(fast, name)
+    for r in result["rows"]:
+        assert len(r["per_repeat"]) == r["repeats"] == 1
+        assert 1 <= r["median"] <= r["budget"] + 1
+        assert r["random_mean"] == pytest.approx((r["runs"] + 1) / (r["top"] + 1))
+        if r["saving"] is not None:
+            assert r["saving"] == pytest.approx(r["random_mean"] / r["median"])
+    assert {r["method"] for r in result["rows"]} == set(result["params"]["methods"])
+
+
+def test_smoke_renders_every_fast_table(fast):
+    doc = (fast / "BENCHMARKS.md").read_text()
+    for name in FAST:
+        assert "\n|---" in block(doc, name), name  # a markdown table
+        assert load(fast, name)["command"] in block(doc, name)
+    committed = (ROOT / "BENCHMARKS.md").read_text()
+    for name in SLOW:  # not run here: their blocks keep the committed tables
+        assert block(doc, name) == block(committed, name)
+
+
+def test_committed_results_are_the_documented_tables(tmp_path):
+    """benchmarks/results/ holds one file per case, in the format, and BENCHMARKS.md shows
+    exactly what render makes of them."""
+    results = ROOT / "benchmarks" / "results"
+    assert sorted(p.stem for p in results.glob("*")) == sorted(all_cases())
+    for name in all_cases():
+        check_format(load(results, name), name)
+    copy = tmp_path / "BENCHMARKS.md"
+    shutil.copyfile(ROOT / "BENCHMARKS.md", copy)
+    assert sorted(render(copy, results, all_cases())) == sorted(all_cases())
+    assert copy.read_text() == (ROOT / "BENCHMARKS.md").read_text()
+
+
+def test_render_names_a_missing_result(tmp_path):
+    doc = tmp_path / "doc.md"
+    doc.write_text("# x\n<!-- results: replay -->\nold\n<!-- /results -->\n")
+    with pytest.raises(ConfigError, match="no result file"):
+        render(doc, tmp_path, all_cases())
+    doc.write_text("<!-- results: nope -->\n<!-- /results -->\n")
+    with pytest.raises(ConfigError, match="unknown case 'nope'"):
+        render(doc, tmp_path, all_cases())
+
+
+def test_command_line_reproduces_the_params():
+    case = all_cases()["replay"]
+    overrides = {"pools": ["demo_swarm"], "targets": None, "repeats": 3}
+    args = shlex.split(command_line(case, overrides))
+    assert args[:4] == ["python", "-m", "benchmarks", "run"] and args[4] == "replay"
+    assert parse_sets(args[6::2]) == overrides and set(args[5::2]) == {"--set"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "nope"], "unknown case 'nope'"),
+        (["run", "replay", "--set", "repeat=3"], "repeat: Extra inputs are not permitted"),
+        (["run", "replay", "--set", "methods=[annealing]"], "methods.0"),
+        (["run", "replay", "--set", "repeats"], "--set takes key=value"),
+    ],
+)
+def test_bad_input_exits_2_and_says_why(argv, message, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_prefect_overhead_smoke(tmp_path):
+    smoke(tmp_path, ["prefect_overhead"])
+    result = load(tmp_path, "prefect_overhead")
+    check_format(result, "prefect_overhead")
+    (row,) = result["rows"]
+    assert row["runner"] == "thread" and row["workers"] == 1
+    assert math.isfinite(row["per_task_seconds"]) and abs(row["per_task_seconds"]) < 5
+    assert 0 < row["engine_seconds"]["1"] < 120
+
+
+@pytest.mark.slow
+def test_demo_smoke_runs_and_records_the_flow(tmp_path):
+    smoke(tmp_path, ["demo"])
+    result = load(tmp_path, "demo")
+    check_format(result, "demo")
+    phases = {r["phase"]: r["seconds"] for r in result["rows"] if r["kind"] == "phase"}
+    assert all(s >= 0 for s in phases.values())
+    assert phases["command"] >= phases["flow in all"] > phases["proxy sweep"] > 0
+    mixtures = {r["mixture"]: r for r in result["rows"] if r["kind"] == "mixture"}
+    assert set(mixtures) == {"chosen", "uniform", "natural"}
+    for r in mixtures.values():
+        assert len(r["per_seed"]) == 2 and math.isfinite(r["mean"])
+        assert r["mean"] == pytest.approx(sum(r["per_seed"]) / 2)
+    assert sum(mixtures["chosen"]["weights"].values()) == pytest.approx(1, abs=1e-3)
