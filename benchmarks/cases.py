@@ -6,11 +6,19 @@ from benchmarks.suite import Case
 
 
 def all_cases() -> dict[str, Case]:
-    from benchmarks import demo, prefect_overhead, replay, surrogate_fit, trainer_throughput
+    from benchmarks import (
+        demo,
+        prefect_overhead,
+        replay,
+        surrogate_fit,
+        train_memory,
+        trainer_throughput,
+    )
 
     cases = [
         *demo.CASES,
         *trainer_throughput.CASES,
+        *train_memory.CASES,
         *prefect_overhead.CASES,
         *surrogate_fit.CASES,
         *replay.CASES,
