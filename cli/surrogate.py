@@ -7,19 +7,16 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mixtures.errors import ConfigError, DataError, MixoptError
+from mixtures.errors import ConfigError, DataError
 from mixtures.io import atomic_write_text
 from mixtures.names import DEFAULT_BO_SURROGATE, DEFAULT_SURROGATE, OPTIMIZER_NAMES, SURROGATE_NAMES
 
 #: Exit code for bad input (unreadable or invalid files, inconsistent options), as argparse uses.
-EXIT_BAD_INPUT = 2
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -127,20 +124,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _guarded(command: Callable[[argparse.Namespace], int]) -> Callable[..., int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except MixoptError as exc:
-            print(f"mixopt: error: {exc}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-
-    run.__doc__ = command.__doc__
-    run.__name__ = command.__name__
-    return run
-
-
-@_guarded
 def surrogate_cv(args: argparse.Namespace) -> int:
     """``mixopt surrogate cv``: print and write the scores per train size."""
     from mixtures.evaluation import cross_validate
@@ -182,7 +165,6 @@ def surrogate_cv(args: argparse.Namespace) -> int:
     return 0
 
 
-@_guarded
 def bench_replay(args: argparse.Namespace) -> int:
     """``mixopt bench replay``: print and write runs-to-top and regret; plot the curves."""
     from mixtures.evaluation import plot_regret, replay

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cli import surrogate as cli_surrogate
+from cli.errors import run_command
 from mixtures.importers import import_regmix
 from mixtures.runtable import RunTable
 
@@ -22,7 +23,7 @@ def _main(argv: list[str]) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     cli_surrogate.register(sub)
     args = parser.parse_args(argv)
-    return args.func(args)
+    return run_command(args.func, args, "mixopt")
 
 
 @pytest.fixture(scope="module")
