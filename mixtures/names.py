@@ -31,7 +31,7 @@ BO_SURROGATE_NAMES: tuple[BOSurrogateName, ...] = get_args(BOSurrogateName)
 DEFAULT_SURROGATE: SurrogateName = "ensemble"
 #: The GP the BO optimizer uses unless told otherwise: Bayesian linear in the weights and in their
 #: square roots (``gp_hybrid`` without its RBF part). It needs fewer runs to the top 1% than
-#: ``gp_hybrid`` on a held-out pool (benchmarks/bo_linear.py, docs/decisions.md).
+#: ``gp_hybrid`` on a held-out pool (BENCHMARKS.md, docs/decisions.md).
 DEFAULT_BO_SURROGATE: BOSurrogateName = "gp_hybrid_linear"
 #: Every name ``mixtures.optimizers.make_optimizer`` accepts.
 OptimizerName = Literal["random", "regmix", "bo"]

@@ -122,7 +122,7 @@ class GPSurrogate(Surrogate):
     def covar(self, d: int) -> Kernel | None:
         """The covariance module over the ``d`` feature columns (None: BoTorch's default). With
         ``low_fidelity`` the mixture kernel covers the first ``d - 1`` columns and a scaled linear
-        kernel the last. Prototypes override this to try other kernels (benchmarks/saas_cv.py)."""
+        kernel the last. Subclasses override this to try other kernels."""
         if self.low_fidelity is None:
             return covar_module(self.kernel, d)
         return covar_module(self.kernel, d - 1, dims=tuple(range(d - 1))) + ScaleKernel(
@@ -176,7 +176,7 @@ class GPSurrogate(Surrogate):
 def covar_module(kernel: KernelName, d: int, dims: tuple[int, ...] | None = None) -> Kernel | None:
     """The covariance module for ``kernel`` over ``d`` features (None: BoTorch's default);
     ``dims``: the input columns those ``d`` features are (default: all, 0..d-1). Public so that
-    prototypes (benchmarks/shared_gp_cv.py) build the same kernels."""
+    subclasses build the same kernels."""
     if dims is not None and len(dims) != d:
         raise ConfigError(f"covar_module: {len(dims)} dims given for {d} features")
     if kernel == "rbf":
@@ -225,7 +225,7 @@ class TransferredKernel:
     say which domains matter and how smooth the target is; a GP given this
     (``GPSurrogate(kernel_from=...)``) keeps those hyper-parameters and only conditions on its own
     runs, so the few runs at the start of a search are not also spent learning them
-    (benchmarks/bo_oracle.py, docs/decisions.md).
+    (BENCHMARKS.md, docs/decisions.md).
 
     ``surrogate`` is an unfitted single GP without a low-fidelity prior (e.g.
     ``make_surrogate("gp_hybrid")``); ``fit(X, y)`` fits a fresh copy of it on the earlier runs

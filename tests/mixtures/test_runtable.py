@@ -256,9 +256,8 @@ def test_domain_map_renames_merges_and_names_what_it_cannot_map() -> None:
     ],
 )
 def test_the_committed_swarms_are_valid_pools(folder: str, held_out: str) -> None:
-    """data/mixopt_demo_swarm (benchmarks/own_swarm.py's pool), data/mixopt_heldout_swarm
-    (benchmarks/bo_linear.py's fresh pool) and data/mixopt_heldout_dialogue_swarm
-    (benchmarks/bo_average.py's) read back as their SOURCE.md says."""
+    """data/mixopt_demo_swarm, data/mixopt_heldout_swarm and data/mixopt_heldout_dialogue_swarm
+    (the replay_swarms benchmark's pools) read back as their SOURCE.md says."""
     path = Path(__file__).resolve().parents[2] / "data" / folder / "runs.parquet"
     t = RunTable.read(path)
     assert (len(t), len(t.domains)) == (258, 8) and held_out not in t.domains
