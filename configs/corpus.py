@@ -11,7 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from proxies.token_files import RawDtype, TokenDomainFiles
+from proxies.shard_files import RawDtype
+from proxies.token_files import TokenDomainFiles
 from proxies.tokenizer import DEFAULT_TRAINED_VOCAB, MAX_TRAINED_VOCAB
 
 #: Domain and experiment names: lower-case letters, digits and underscores, nothing else.

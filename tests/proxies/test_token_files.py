@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from configs.schema import CorpusConfig, parse_config
 from mixtures.errors import ConfigError, DataError
-from proxies import token_files
+from proxies import shard_files
 from proxies.batches import MixtureBatcher, eval_windows
 from proxies.shards import ShardedTokens, ShardPiece
 from proxies.token_files import TokenDomainFiles, TokenSourceSpec, build_token_files
@@ -207,7 +207,7 @@ def test_build_is_reused_and_scans_are_cached(tmp_path, monkeypatch):
     def no_scan(*args, **kwargs):
         raise AssertionError("a cached file was read again")
 
-    monkeypatch.setattr(token_files, "_content_sample", no_scan)
+    monkeypatch.setattr(shard_files, "_content_sample", no_scan)
     other = build(tmp_path, domains, val_fraction=0.2)  # a new split, from the cached scans
     assert other.fingerprint != first.fingerprint
     write_bin(tmp_path / "a" / "2.bin", tokens(50, 2))
