@@ -11,8 +11,9 @@ re-tokenized: the token folder of such a corpus holds only metadata::
     tokenizer.json    a copy of ``corpus.tokenizer``, when one is given (for decoding)
     tokens.json       fingerprint, vocab size, eos id, dtype, domains (written last)
 
-The files are found, read and scanned by ``proxies.shard_files``. Every shard is checked once: its ids must lie in ``[0, vocab_size)``. The chunked scan that checks
-it is cached per file (path, size, mtime), so a rebuild reads only new or changed files.
+The files are found, read and scanned by ``proxies.shard_files``. Every shard is checked once:
+its ids must lie in ``[0, vocab_size)``. The chunked scan that checks it is cached per file
+(path, size, mtime), so a rebuild reads only new or changed files.
 """
 
 from __future__ import annotations
