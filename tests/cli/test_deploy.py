@@ -53,8 +53,9 @@ def test_served_deployment_picks_up_a_scheduled_target_run(prefect_api, smoke_co
     from prefect import get_client
     from prefect.exceptions import ObjectNotFound
 
-    from cli.serve import schedule_target_run
+    from configs.experiment import ExperimentDir
     from runtime.server import stop_process
+    from tasks.target import schedule_target_run
 
     sets = [
         f"corpus.cache_dir={smoke_corpus_dir}",
@@ -63,7 +64,9 @@ def test_served_deployment_picks_up_a_scheduled_target_run(prefect_api, smoke_co
     ]
     config = _config(smoke_corpus_dir, *sets[1:])
     exp = tmp_path / "exp"
-    assert schedule_target_run(config, {"a": 1.0}, str(exp), deployment_name="smoke") is None
+    assert (
+        schedule_target_run(config, {"a": 1.0}, ExperimentDir(exp), deployment_name="smoke") is None
+    )
 
     env = {**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
     cmd = [
@@ -97,7 +100,9 @@ def test_served_deployment_picks_up_a_scheduled_target_run(prefect_api, smoke_co
 
             chosen = {"py_licenses": 0.5, "py_metadata": 0.3, "py_stdlib": 0.2}
             at = datetime.now(UTC) + timedelta(seconds=3)
-            run_id = schedule_target_run(config, chosen, str(exp), deployment_name="smoke", at=at)
+            run_id = schedule_target_run(
+                config, chosen, ExperimentDir(exp), deployment_name="smoke", at=at
+            )
             assert run_id is not None
             run = client.read_flow_run(run_id)
             assert run.parameters["mixtures"] == {"chosen": chosen}
