@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
@@ -11,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cli import runs as cli_runs
-from cli.errors import run_command
+from cli.main import main
 from mixtures.runtable import RunTable
 
 REGMIX = Path(__file__).resolve().parents[2] / "data" / "regmix"
@@ -20,11 +18,7 @@ PILE_CC = "metric/the_pile_pile_cc_val_loss"
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="mixopt")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli_runs.register(sub)
-    args = parser.parse_args(argv)
-    return run_command(args.func, args, "mixopt")
+    return main(argv)  # the real entry point: every command, one error path
 
 
 def _regmix(out: Path, mixtures: Path, results: Path, *extra: str) -> list[str]:

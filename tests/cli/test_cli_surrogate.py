@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import ast
 import json
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from cli import surrogate as cli_surrogate
-from cli.errors import run_command
+from cli.main import main
 from mixtures.importers import import_regmix
 from mixtures.runtable import RunTable
 
@@ -19,11 +18,7 @@ PILE_CC = "metric/the_pile_pile_cc_val_loss"
 
 
 def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="mixopt")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli_surrogate.register(sub)
-    args = parser.parse_args(argv)
-    return run_command(args.func, args, "mixopt")
+    return main(argv)  # the real entry point: every command, one error path
 
 
 @pytest.fixture(scope="module")
