@@ -9,6 +9,7 @@ def all_cases() -> dict[str, Case]:
     from benchmarks import (
         demo,
         prefect_overhead,
+        prepare_throughput,
         replay,
         surrogate_fit,
         train_memory,
@@ -19,6 +20,7 @@ def all_cases() -> dict[str, Case]:
         *demo.CASES,
         *trainer_throughput.CASES,
         *train_memory.CASES,
+        *prepare_throughput.CASES,
         *prefect_overhead.CASES,
         *surrogate_fit.CASES,
         *replay.CASES,

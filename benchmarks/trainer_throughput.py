@@ -53,8 +53,7 @@ class ThroughputParams(Params):
 
 
 def smoke_corpus(work: Path, *, vocab: int, cap_bytes: int) -> Any:
-    from proxies.documents import prepare_documents
-    from proxies.encode import build_token_arrays
+    from proxies.prepare import PrepOptions, TokenizerSpec, prepare_tokens
     from proxies.sources import SMOKE_DOMAINS, build_sources
 
     results = build_sources(
@@ -65,16 +64,11 @@ def smoke_corpus(work: Path, *, vocab: int, cap_bytes: int) -> Any:
         log=lambda _: None,
     )
     dirs = {r.domain: r.path for r in results if r.ok and r.path is not None}
-    manifest = prepare_documents(
-        dirs, work / "docs", cap_bytes=cap_bytes, val_fraction=0.05, seed=0
-    )
-    return build_token_arrays(
-        work / "docs",
+    return prepare_tokens(
+        dirs,
         work / "tokens",
-        domains=sorted(dirs),
-        docs_fingerprint=manifest.fingerprint,
-        vocab_size=vocab,
-        sample_bytes=2 * cap_bytes,
+        tokenizer=TokenizerSpec(vocab_size=vocab, sample_bytes=2 * cap_bytes),
+        options=PrepOptions(val_fraction=0.05, cap_bytes=cap_bytes),
     )
 
 

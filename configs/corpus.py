@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -14,6 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from proxies.shard_files import RawDtype
 from proxies.token_files import TokenDomainFiles
 from proxies.tokenizer import DEFAULT_TRAINED_VOCAB, MAX_TRAINED_VOCAB
+
+#: Clean text kept per domain of the default and smoke sources when the config names no cap.
+DEFAULT_CAP_MB = 6.0
+#: Most worker processes used when ``workers`` is null.
+MAX_AUTO_WORKERS = 8
 
 #: Domain and experiment names: lower-case letters, digits and underscores, nothing else.
 NAME = re.compile(r"[a-z0-9_]+")
@@ -30,15 +36,15 @@ class CorpusConfig(Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _default_vocab(cls, data: Any) -> Any:
-        # filled in only where a tokenizer is trained, so the saved config names the size used
-        if (
-            isinstance(data, dict)
-            and data.get("vocab_size") is None
-            and data.get("tokenizer") is None
-            and data.get("source", "default") != "tokens"
-        ):
-            return {**data, "vocab_size": DEFAULT_TRAINED_VOCAB}
+    def _defaults(cls, data: Any) -> Any:
+        # filled in where they apply, so the saved config names the values used
+        if not isinstance(data, dict):
+            return data
+        source = data.get("source", "default")
+        if data.get("vocab_size") is None and data.get("tokenizer") is None and source != "tokens":
+            data = {**data, "vocab_size": DEFAULT_TRAINED_VOCAB}
+        if "cap_mb" not in data and source in ("default", "smoke"):
+            data = {**data, "cap_mb": DEFAULT_CAP_MB}
         return data
 
     source: Literal["default", "smoke", "folders", "tokens"] = Field(
@@ -61,7 +67,30 @@ class CorpusConfig(Strict):
         ".bin/.npy file, a folder of them or a glob pattern; without `val` the last "
         "`val_fraction` of the domain's tokens is held out",
     )
-    cap_mb: float = Field(6.0, gt=0, description="cap per domain (train + val), MB of clean text")
+    cap_mb: float | None = Field(
+        None,
+        gt=0,
+        description="cap per domain (train + val), MB of clean text; null = every document "
+        f"(the default for folders; default and smoke sources: {DEFAULT_CAP_MB:g})",
+    )
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="processes that clean and tokenize text in parallel (null = one per CPU "
+        "core, at most 8); changes the speed only, never the tokens",
+    )
+    shard_mb: float = Field(
+        64.0,
+        gt=0,
+        description="input MB per shard: the unit of work of a worker and of resuming a "
+        "killed preparation; changes the speed only, never the tokens",
+    )
+    max_text_mb: float = Field(
+        64.0,
+        gt=0,
+        description="largest single text (a .txt/.md file or a JSON line) after "
+        "decompression; a larger one is an error naming the file",
+    )
     val_fraction: float = Field(
         0.05,
         gt=0,
@@ -120,8 +149,9 @@ class CorpusConfig(Strict):
 
         Optional settings at their empty default are left out, so that adding one never moves
         the builds made without it."""
-        data = self.model_dump(mode="json", exclude={"cache_dir", "install", "min_domains"})
-        for name in ("token_domains", "tokenizer", "eos_token", "eos_id", "token_dtype"):
+        operational = {"cache_dir", "install", "min_domains", "workers", "shard_mb"}
+        data = self.model_dump(mode="json", exclude=operational)
+        for name in ("token_domains", "tokenizer", "eos_token", "eos_id", "token_dtype", "cap_mb"):
             if data[name] in (None, {}):
                 del data[name]
         return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:12]
@@ -134,7 +164,17 @@ class CorpusConfig(Strict):
     @property
     def raw_dir(self) -> Path:
         """Folder of the extracted text of the default and smoke sources."""
-        return self.cache_dir / f"raw-{self.source}-{self.cap_mb:g}mb"
+        return self.cache_dir / f"raw-{self.source}-{self.cap_mb or DEFAULT_CAP_MB:g}mb"
+
+    @property
+    def cap_bytes(self) -> int | None:
+        return None if self.cap_mb is None else int(self.cap_mb * 1_000_000)
+
+    def n_workers(self) -> int:
+        """``workers``, or one per CPU core (at most ``MAX_AUTO_WORKERS``)."""
+        if self.workers is not None:
+            return self.workers
+        return max(1, min(MAX_AUTO_WORKERS, len(os.sched_getaffinity(0))))
 
     @property
     def scan_cache(self) -> Path:
@@ -174,6 +214,8 @@ class CorpusConfig(Strict):
             raise ValueError("source is 'tokens' but `token_domains` is empty")
         if self.folders:
             raise ValueError("`folders` applies to source 'folders', not 'tokens'")
+        if self.cap_mb is not None:
+            raise ValueError("`cap_mb` applies to text sources, not 'tokens' (used whole)")
         if self.tokenizer is None:
             for name in ("vocab_size", "eos_id"):
                 if getattr(self, name) is None:

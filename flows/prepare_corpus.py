@@ -1,5 +1,6 @@
-"""Flow: build (or reuse) the corpus: sources -> clean documents -> tokenizer and token arrays;
-or, for ``source: tokens``, the user's token files checked and indexed in place."""
+"""Flow: build (or reuse) the corpus: sources -> tokenizer and token files, streamed and
+resumable by shard; or, for ``source: tokens``, the user's token files checked and indexed in
+place."""
 
 from __future__ import annotations
 
@@ -8,10 +9,9 @@ from prefect import flow, get_run_logger
 from configs.schema import ExperimentConfig
 from tasks.corpus import (
     build_sources_task,
-    prepare_documents_task,
+    prepare_tokens_task,
     source_folders,
     token_files_task,
-    tokenize_task,
 )
 
 
@@ -25,8 +25,6 @@ def prepare_corpus(config: ExperimentConfig) -> str:
         dirs = source_folders(c)
         if dirs is None:
             dirs = build_sources_task(c)
-        manifest = prepare_documents_task(c, dirs)
-        kept = sorted(d["name"] for d in manifest["domains"])
-        tokens = tokenize_task(c, kept, manifest["fingerprint"])
+        tokens = prepare_tokens_task(c, dirs)
     get_run_logger().info("corpus ready at %s", tokens)
     return tokens

@@ -1,24 +1,27 @@
-"""Token arrays: built once per corpus (``proxies.encode``), memory-mapped by every run.
+"""Token corpora: prepared once (``proxies.prepare`` from text, ``proxies.token_files`` from
+the user's token files), memory-mapped by every run.
 
 Layout under a token folder::
 
     tokenizer.json                 the tokenizer (tokenizers library)
-    <domain>/train.bin, val.bin    token ids (uint16, or uint32 past 65,536 ids), documents
+    shards/<domain>/...            token files of prepared text, one pair (train, val) per input
+                                   shard: ids (uint16, or uint32 past 65,536 ids), documents
                                    separated by the EOS id
+    shards.json                    per domain and split, the pieces of token files that make it
+                                   up, in order (paths relative to the folder, or absolute for
+                                   the user's own files, read in place)
     counts.parquet                 domain, split (train, val, source), documents, bytes, tokens,
                                    estimated  (TOKEN_COUNTS_SCHEMA)
     tokens.json                    fingerprint, vocab size, eos id, dtype, domains (written last)
 
-A corpus of the user's own token files (``proxies.token_files``, ``"source": "tokens"`` in
-``tokens.json``) has no ``.bin`` files here: ``shards.json`` lists the pieces of those files that
-make up each domain and split, read in place.
+A folder without ``shards.json`` holds one ``<domain>/{train,val}.bin`` per domain and split.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import cast
 
@@ -85,7 +88,7 @@ class TokenCorpus:
                 f"{TOKEN_COUNTS_SCHEMA}"
             )
         shards = None
-        if meta.get("source") == TOKEN_FILES_SOURCE:
+        if meta.get("source") == TOKEN_FILES_SOURCE or (path / SHARDS_FILE).is_file():
             shards = _read_shards(path / SHARDS_FILE)
         return cls(
             path=path,
@@ -136,6 +139,14 @@ class TokenCorpus:
         return Tokenizer.from_file(str(path))
 
 
+def _piece(data: dict, root: Path) -> ShardPiece:
+    """A piece of ``shards.json``; a relative path is one inside the corpus folder."""
+    piece = ShardPiece.from_json(data)
+    if Path(piece.path).is_absolute():
+        return piece
+    return replace(piece, path=str(root / piece.path))
+
+
 def _read_shards(path: Path) -> dict[str, dict[str, tuple[ShardPiece, ...]]]:
     """``shards.json``, with every file checked to still have the size it had when indexed (a
     file rewritten since would be read under the old fingerprint)."""
@@ -143,7 +154,7 @@ def _read_shards(path: Path) -> dict[str, dict[str, tuple[ShardPiece, ...]]]:
         raise DataError(f"{path} is missing; run prepare-corpus")
     data = json.loads(path.read_text())["domains"]
     out = {
-        d: {split: tuple(ShardPiece.from_json(p) for p in pieces) for split, pieces in s.items()}
+        d: {split: tuple(_piece(p, path.parent) for p in pieces) for split, pieces in s.items()}
         for d, s in data.items()
     }
     for by_split in out.values():

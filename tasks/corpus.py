@@ -1,5 +1,5 @@
-"""Prefect tasks of the corpus build: sources -> documents -> tokens, or the user's token files
-indexed in place."""
+"""Prefect tasks of the corpus build: sources -> token files, or the user's token files indexed
+in place."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from configs.corpus import DEFAULT_CAP_MB
 from configs.schema import CorpusConfig
 from mixtures.errors import ConfigError
-from proxies.documents import prepare_documents
-from proxies.encode import build_token_arrays
+from proxies.prepare import PrepOptions, TokenizerSpec, prepare_tokens
 from proxies.sources import DEFAULT_DOMAINS, SMOKE_DOMAINS, build_sources
 from proxies.token_files import TokenSourceSpec, build_token_files
 
@@ -43,7 +43,7 @@ def build_sources_task(c: CorpusConfig) -> dict[str, str]:
     results = build_sources(
         c.raw_dir,
         domains=source_domains(c),
-        cap_bytes=int(c.cap_mb * MB),
+        cap_bytes=int((c.cap_mb or DEFAULT_CAP_MB) * MB),
         install=c.install,
         log=logger.info,
     )
@@ -53,36 +53,33 @@ def build_sources_task(c: CorpusConfig) -> dict[str, str]:
     return {r.domain: str(r.path) for r in results if r.ok and r.path is not None}
 
 
-@task(name="prepare-documents", cache_policy=NO_CACHE)
-def prepare_documents_task(c: CorpusConfig, domain_dirs: dict[str, str]) -> dict:
-    """Clean, dedup, cap and split every domain. Your folders must all be usable (a domain you
-    named is never dropped); of the extracted sources, ``min_domains`` must be."""
-    required = len(domain_dirs) if c.source == "folders" else c.min_domains
-    manifest = prepare_documents(
+@task(name="prepare-tokens", cache_policy=NO_CACHE)
+def prepare_tokens_task(c: CorpusConfig, domain_dirs: dict[str, str]) -> str:
+    """Clean, dedup, cap, split and tokenize every domain, streamed in worker processes and
+    resumable by shard. Your folders must all be usable (a domain you named is never dropped);
+    of the extracted sources, ``min_domains`` must be."""
+    logger = get_run_logger()
+    corpus = prepare_tokens(
         {k: Path(v) for k, v in domain_dirs.items()},
-        c.build_dir / "docs",
-        cap_bytes=int(c.cap_mb * MB),
-        val_fraction=c.val_fraction,
-        seed=0,
-        min_domains=required,
-    )
-    return manifest.to_json()
-
-
-@task(name="tokenize", cache_policy=NO_CACHE)
-def tokenize_task(c: CorpusConfig, domains: list[str], fingerprint: str) -> str:
-    """Encode the documents with the trained tokenizer, or with ``corpus.tokenizer``."""
-    corpus = build_token_arrays(
-        c.build_dir / "docs",
         c.build_dir / "tokens",
-        domains=domains,
-        docs_fingerprint=fingerprint,
-        vocab_size=c.vocab_size,
-        sample_bytes=int(c.tokenizer_sample_mb * MB),
-        tokenizer=c.tokenizer,
-        eos_token=c.eos_token,
+        tokenizer=TokenizerSpec(
+            path=c.tokenizer,
+            eos_token=c.eos_token,
+            vocab_size=c.vocab_size,
+            sample_bytes=int(c.tokenizer_sample_mb * MB),
+        ),
+        options=PrepOptions(
+            val_fraction=c.val_fraction,
+            seed=0,
+            cap_bytes=c.cap_bytes,
+            max_text_bytes=int(c.max_text_mb * MB),
+            shard_bytes=int(c.shard_mb * MB),
+            workers=c.n_workers(),
+        ),
+        min_domains=None if c.source == "folders" else c.min_domains,
+        log=logger.info,
     )
-    get_run_logger().info("token corpus %s: %s", corpus.fingerprint, corpus.tokens("train"))
+    logger.info("token corpus %s: %s", corpus.fingerprint, corpus.tokens("train"))
     return str(corpus.path)
 
 

@@ -45,20 +45,14 @@ def tiny_domains(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="session")
 def tiny_corpus(tmp_path_factory, tiny_domains):
-    from proxies.documents import prepare_documents
-    from proxies.encode import build_token_arrays
+    from proxies.prepare import PrepOptions, TokenizerSpec, prepare_tokens
 
     root = tmp_path_factory.mktemp("corpus")
-    manifest = prepare_documents(
-        tiny_domains, root / "docs", cap_bytes=10_000_000, val_fraction=0.2, seed=0
-    )
-    return build_token_arrays(
-        root / "docs",
+    return prepare_tokens(
+        tiny_domains,
         root / "tokens",
-        domains=sorted(tiny_domains),
-        docs_fingerprint=manifest.fingerprint,
-        vocab_size=300,
-        sample_bytes=200_000,
+        tokenizer=TokenizerSpec(vocab_size=300, sample_bytes=200_000),
+        options=PrepOptions(val_fraction=0.2, seed=0),
     )
 
 

@@ -1,38 +1,20 @@
-"""Domain folders of text -> cleaned, deduplicated, capped train/val document shards.
+"""Reading domain folders of text, and cleaning and splitting one text.
 
 A domain is a folder of ``.txt``/``.md`` (whole files), ``.jsonl`` (field ``"text"`` per line) or
-``.parquet`` (column ``"text"``) files, ``.gz`` variants of the text and JSONL formats included.
-:func:`prepare_documents` turns a mapping of such folders into ``<out>/<domain>/train.parquet`` and
-``val.parquet`` plus ``<out>/manifest.json``, deterministically: the same inputs and seed give the
-same bytes and the same fingerprint.
-
-Modules: ``reading`` (a domain folder's files as texts), ``text`` (cleaning and splitting one
-text), ``prepare`` (the prepare step), ``manifest`` (its record). No Prefect here; the flow layer
-calls it.
+``.parquet`` (column ``"text"``) files, gzip- and zstd-compressed variants of the text and JSON
+Lines formats included. ``reading`` lists a folder's files and streams them as texts, in input
+units a worker can take; ``text`` cleans a text and splits an oversized one. The preparation that
+turns them into tokens is :mod:`proxies.prepare`.
 """
 
-from proxies.documents.manifest import (
-    MANIFEST_NAME,
-    MANIFEST_VERSION,
-    DocsManifest,
-    DomainStats,
-    read_manifest,
-)
-from proxies.documents.prepare import INPUTS_NAME, MIN_DOC_CHARS, SPLITS, prepare_documents
-from proxies.documents.reading import iter_documents
+from proxies.documents.reading import InputUnit, iter_documents, iter_unit_texts, plan_units
 from proxies.documents.text import clean_text, split_text
 
 __all__ = [
-    "INPUTS_NAME",
-    "MANIFEST_NAME",
-    "MANIFEST_VERSION",
-    "MIN_DOC_CHARS",
-    "SPLITS",
-    "DocsManifest",
-    "DomainStats",
+    "InputUnit",
     "clean_text",
     "iter_documents",
-    "prepare_documents",
-    "read_manifest",
+    "iter_unit_texts",
+    "plan_units",
     "split_text",
 ]

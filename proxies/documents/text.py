@@ -8,7 +8,6 @@ from collections.abc import Iterator
 # Controls other than \t (\x09) and \n (\x0a); \r is normalized before this runs. C1 controls
 # (\x80-\x9f) are mojibake in practice, never meaningful text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")
-_TRAILING_SPACE = re.compile(r"[ \t]+$", re.MULTILINE)
 _BLANK_RUN = re.compile(r"\n{4,}")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n")
 
@@ -22,8 +21,10 @@ def clean_text(text: str) -> str:
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     text = _CONTROL.sub("", text)
-    text = _TRAILING_SPACE.sub("", text)
-    text = _BLANK_RUN.sub("\n\n\n", text)
+    # per line rather than one multiline regex: several times faster on code
+    text = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
+    if "\n\n\n\n" in text:
+        text = _BLANK_RUN.sub("\n\n\n", text)
     return text.strip("\n")
 
 
@@ -64,13 +65,15 @@ def _pack(pieces: Iterator[str], max_bytes: int, *, sep: str) -> Iterator[str]:
 
 
 def _hard_lines(paragraph: str, max_bytes: int) -> Iterator[str]:
+    """Lines of at most ``max_bytes`` bytes, in time linear in the paragraph's size."""
     for line in paragraph.split("\n"):
         data = line.encode("utf-8")
-        while len(data) > max_bytes:
+        pos = 0
+        while len(data) - pos > max_bytes:
             # Step back to a UTF-8 lead byte so no character is cut in two.
-            cut = max_bytes
-            while cut > 0 and (data[cut] & 0xC0) == 0x80:
+            cut = pos + max_bytes
+            while cut > pos and (data[cut] & 0xC0) == 0x80:
                 cut -= 1
-            yield data[:cut].decode("utf-8")
-            data = data[cut:]
-        yield data.decode("utf-8")
+            yield data[pos:cut].decode("utf-8")
+            pos = cut
+        yield data[pos:].decode("utf-8")

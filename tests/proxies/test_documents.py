@@ -1,4 +1,5 @@
-"""Reading domain folders, cleaning, dedup, capping, splitting and the manifest."""
+"""Reading domain folders (whole files, byte ranges, row groups, compressed, bounded), cleaning
+and splitting one text."""
 
 from __future__ import annotations
 
@@ -13,14 +14,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mixtures.errors import ConfigError, DataError
+from mixtures.errors import DataError
 from proxies.documents import (
-    MIN_DOC_CHARS,
-    DocsManifest,
     clean_text,
     iter_documents,
-    prepare_documents,
-    read_manifest,
+    iter_unit_texts,
+    plan_units,
     split_text,
 )
 
@@ -34,13 +33,6 @@ def write_jsonl(path: Path, texts: list[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
     return path
-
-
-def read_split(out: Path, domain: str, split: str) -> list[str]:
-    table = pq.read_table(out / domain / f"{split}.parquet")
-    assert table.schema.names == ["text"]
-    assert table.schema.field("text").type == pa.string()
-    return table.column("text").to_pylist()
 
 
 # ---------------------------------------------------------------- iter_documents
@@ -148,162 +140,52 @@ def test_clean_text_normalizes() -> None:
     assert clean_text(raw) == "line one\nline two\tend\n\n\nlast line"
 
 
-# ---------------------------------------------------------------- prepare_documents
+# ---------------------------------------------------------------- streamed, bounded reading
 
 
-def make_corpus(root: Path) -> dict[str, Path]:
-    write_jsonl(
-        root / "alpha" / "a.jsonl",
-        [doc(f"alpha{i}") for i in range(20)] + [doc("alpha3"), doc("alpha4"), "tiny"],
-    )
-    write_jsonl(root / "beta" / "b.jsonl", [doc(f"beta{i}") for i in range(10)] + [doc("alpha0")])
-    return {"alpha": root / "alpha", "beta": root / "beta"}
+def test_zstd_files_are_read(tmp_path: Path) -> None:
+    import zstandard
+
+    z = zstandard.ZstdCompressor()
+    (tmp_path / "a.jsonl.zst").write_bytes(z.compress(b'{"text": "zst json"}\n'))
+    (tmp_path / "b.md.zst").write_bytes(z.compress("zst markdown é".encode()))
+    assert list(iter_documents(tmp_path)) == ["zst json", "zst markdown é"]
 
 
-def test_prepare_dedups_splits_and_writes(tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    m = prepare_documents(
-        make_corpus(tmp_path / "raw"), out, cap_bytes=10**6, val_fraction=0.2, seed=0
-    )
-
-    stats = {s.name: s for s in m.domains}
-    assert stats["alpha"].n_duplicates_removed == 2  # alpha3, alpha4 twice; "tiny" dropped
-    assert stats["beta"].n_duplicates_removed == 1  # alpha0 already kept by alpha
-    assert (stats["alpha"].n_train_docs, stats["alpha"].n_val_docs) == (16, 4)
-    assert (stats["beta"].n_train_docs, stats["beta"].n_val_docs) == (8, 2)
-    train, val = read_split(out, "alpha", "train"), read_split(out, "alpha", "val")
-    assert not set(train) & set(val)  # split by document
-    assert sorted(train + val) == sorted(doc(f"alpha{i}") for i in range(20))
-    assert stats["alpha"].train_bytes == sum(len(t.encode()) for t in train)
-    assert not stats["alpha"].truncated
-    assert all(len(t) >= MIN_DOC_CHARS for t in train)
-    assert read_manifest(out) == m
-    assert DocsManifest.from_json(json.loads((out / "manifest.json").read_text())) == m
+def test_jsonl_byte_ranges_read_every_line_once(tmp_path: Path) -> None:
+    texts = [f"line {i} " + "x" * (i * 37 % 301) for i in range(400)]
+    write_jsonl(tmp_path / "big.jsonl", texts)
+    units = plan_units(tmp_path, unit_bytes=1000)
+    assert len(units) > 50 and all(u.stop is not None for u in units)
+    got = [t for u in units for t in iter_unit_texts(u)]
+    assert got == texts
 
 
-def test_cap_limits_bytes_and_marks_truncated(tmp_path: Path) -> None:
-    dirs = make_corpus(tmp_path / "raw")
-    size = len(doc("alpha10").encode())
-    m = prepare_documents(dirs, tmp_path / "out", cap_bytes=5 * size + 10, val_fraction=0.2, seed=0)
-    alpha = next(s for s in m.domains if s.name == "alpha")
-    assert alpha.truncated
-    assert alpha.n_train_docs + alpha.n_val_docs == 5
-    assert alpha.train_bytes + alpha.val_bytes <= 5 * size + 10
-    assert alpha.n_val_docs == 1
+def test_parquet_row_group_ranges_read_every_row_once(tmp_path: Path) -> None:
+    texts = [f"row {i} " + "y" * 200 for i in range(300)]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "t.parquet", row_group_size=20)
+    units = plan_units(tmp_path, unit_bytes=2000)
+    assert len(units) > 3
+    assert [t for u in units for t in iter_unit_texts(u)] == texts
 
 
-def test_same_inputs_same_bytes_and_fingerprint(tmp_path: Path) -> None:
-    dirs = make_corpus(tmp_path / "raw")
-    kw = {"cap_bytes": 10**6, "val_fraction": 0.2, "seed": 3}
-    m1 = prepare_documents(dirs, tmp_path / "o1", **kw)
-    m2 = prepare_documents(dirs, tmp_path / "o2", **kw)
-    assert m1.fingerprint == m2.fingerprint
-    for name in ("alpha/train.parquet", "alpha/val.parquet", "beta/val.parquet", "manifest.json"):
-        assert (tmp_path / "o1" / name).read_bytes() == (tmp_path / "o2" / name).read_bytes()
-
-    other_seed = prepare_documents(dirs, tmp_path / "o3", **{**kw, "seed": 4})
-    assert other_seed.fingerprint != m1.fingerprint  # different split, different content
-
-    write_jsonl(tmp_path / "raw" / "beta" / "c.jsonl", [doc("gamma")])
-    changed = prepare_documents(dirs, tmp_path / "o1", **kw)
-    assert changed.fingerprint != m1.fingerprint
+def test_a_compressed_text_over_the_limit_is_refused_unread(tmp_path: Path) -> None:
+    with gzip.open(tmp_path / "bomb.txt.gz", "wb") as fh:
+        fh.write(b"a" * 3_000_000)  # one line, 3 MB, compresses to a few KB
+    assert (tmp_path / "bomb.txt.gz").stat().st_size < 20_000
+    with pytest.raises(DataError, match=r"bomb\.txt\.gz: one text larger than 1,000,000 bytes"):
+        list(iter_documents(tmp_path, max_text_bytes=1_000_000))
 
 
-def test_unchanged_inputs_reuse_the_build_and_any_change_rebuilds(tmp_path, monkeypatch) -> None:
-    import proxies.documents.prepare as prepare
-
-    dirs = make_corpus(tmp_path / "raw")
-    out, kw = tmp_path / "out", {"cap_bytes": 10**6, "val_fraction": 0.2, "seed": 0}
-    first = prepare_documents(dirs, out, **kw)
-    built = []
-    real = prepare._prepare_domain
-    monkeypatch.setattr(
-        prepare,
-        "_prepare_domain",
-        lambda name, *a, **k: built.append(name) or real(name, *a, **k),
-    )
-    assert prepare_documents(dirs, out, **kw) == first
-    assert built == []  # nothing read again
-    assert prepare_documents(dirs, out, **{**kw, "seed": 1}) != first  # an option changed
-    assert built == ["alpha", "beta"]
-    built.clear()
-    prepare_documents(dirs, out, **kw)  # back to seed 0: the stamp changed again, rebuilt
-    assert built == ["alpha", "beta"]
-    built.clear()
-    write_jsonl(tmp_path / "raw" / "beta" / "c.jsonl", [doc("gamma")])  # a new input file
-    assert prepare_documents(dirs, out, **kw).fingerprint != first.fingerprint
-    assert built == ["alpha", "beta"]
-    built.clear()
-    (out / "alpha" / "val.parquet").unlink()  # a shard lost since: rebuilt, not trusted
-    prepare_documents(dirs, out, **kw)
-    assert built == ["alpha", "beta"] and (out / "alpha" / "val.parquet").is_file()
+def test_a_json_line_over_the_limit_names_the_line(tmp_path: Path) -> None:
+    with gzip.open(tmp_path / "x.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.write(json.dumps({"text": "ok"}) + "\n" + json.dumps({"text": "b" * 5000}) + "\n")
+    with pytest.raises(DataError, match=r"x\.jsonl\.gz:2: a line longer than 1,000 bytes"):
+        list(iter_documents(tmp_path, max_text_bytes=1000))
 
 
-def test_too_few_usable_domains_lists_failures(tmp_path: Path) -> None:
-    dirs = make_corpus(tmp_path / "raw")
-    (tmp_path / "raw" / "empty").mkdir()
-    dirs["empty"] = tmp_path / "raw" / "empty"
-    dirs["gone"] = tmp_path / "raw" / "gone"
-    with pytest.raises(
-        DataError,
-        match=r"only 2 usable.*need at least 3.*empty: .*no supported"
-        r".*gone: .*does not exist",
-    ):
-        prepare_documents(
-            dirs, tmp_path / "out", cap_bytes=10**6, val_fraction=0.2, seed=0, min_domains=3
-        )
-    assert not (tmp_path / "out" / "manifest.json").exists()
-
-
-def test_failed_domain_is_left_out_when_enough_remain(tmp_path: Path) -> None:
-    dirs = make_corpus(tmp_path / "raw")
-    dirs["gone"] = tmp_path / "raw" / "gone"
-    m = prepare_documents(dirs, tmp_path / "out", cap_bytes=10**6, val_fraction=0.2, seed=0)
-    assert [s.name for s in m.domains] == ["alpha", "beta"]
-
-
-@pytest.mark.parametrize("name", ["Alpha", "with-dash", "", "a b"])
-def test_bad_domain_name(tmp_path: Path, name: str) -> None:
-    with pytest.raises(ConfigError, match="domain name"):
-        prepare_documents(
-            {name: tmp_path, "ok": tmp_path},
-            tmp_path / "out",
-            cap_bytes=100,
-            val_fraction=0.1,
-            seed=0,
-        )
-
-
-def test_bad_options(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="val_fraction must be in"):
-        prepare_documents({"a": tmp_path}, tmp_path, cap_bytes=10, val_fraction=1.0, seed=0)
-    with pytest.raises(ConfigError, match="cap_bytes must be > 0, got 0"):
-        prepare_documents({"a": tmp_path}, tmp_path, cap_bytes=0, val_fraction=0.1, seed=0)
-
-
-def test_manifest_from_json_rejects_malformed() -> None:
-    with pytest.raises(DataError, match="fingerprint must be sha256"):
-        DocsManifest.from_json({"version": 2, "fingerprint": "abc", "domains": []})
-    with pytest.raises(DataError, match="version must be 2, got 1"):
-        DocsManifest.from_json({"version": 1, "fingerprint": "0" * 64, "domains": []})
-    with pytest.raises(DataError, match=r"domains\[0\]\.n_files must be int"):
-        DocsManifest.from_json(
-            {
-                "version": 2,
-                "fingerprint": "0" * 64,
-                "domains": [
-                    {
-                        "name": "a",
-                        "n_train_docs": 1,
-                        "n_val_docs": 1,
-                        "train_bytes": 1,
-                        "val_bytes": 1,
-                        "n_duplicates_removed": 0,
-                        "n_files": "1",
-                        "truncated": False,
-                        "source_docs": 2,
-                        "source_bytes": 2,
-                    }
-                ],
-            }
-        )
+def test_one_huge_line_splits_into_bounded_pieces() -> None:
+    text = "ab€" * 400_000  # 2 MB on one line
+    pieces = split_text(text, max_bytes=1000)
+    assert len(pieces) >= 2000 and all(len(p.encode()) <= 1000 for p in pieces)
+    assert "".join(pieces) == text

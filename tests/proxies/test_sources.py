@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from mixtures.errors import ConfigError
-from proxies.documents import iter_documents, prepare_documents
+from proxies.documents import iter_documents
+from proxies.prepare import PrepOptions, TokenizerSpec, prepare_tokens
 from proxies.sources import (
     DEFAULT_DOMAINS,
     MIN_TAIL_BYTES,
@@ -62,14 +63,13 @@ def test_smoke_domains_build_capped_and_readable(tmp_path: Path) -> None:
         record = json.loads((r.path / "_SOURCE.json").read_text())
         assert record["bytes"] == r.bytes and record["cap_bytes"] == CAP
     assert not (tmp_path / "_tmp").exists()
-    m = prepare_documents(
+    corpus = prepare_tokens(
         {r.domain: r.path for r in results},
-        tmp_path / "docs",
-        cap_bytes=CAP,
-        val_fraction=0.1,
-        seed=0,
+        tmp_path / "tokens",
+        tokenizer=TokenizerSpec(vocab_size=300, sample_bytes=100_000),
+        options=PrepOptions(val_fraction=0.1, cap_bytes=CAP),
     )
-    assert len(m.domains) == len(SMOKE_DOMAINS)
+    assert corpus.domains == tuple(SMOKE_DOMAINS)
 
 
 def test_build_is_deterministic(tmp_path: Path) -> None:

@@ -455,6 +455,7 @@ def _mixopt(tmp_path: Path, command: str, sets: list[str]):
 def _token_sets(tmp_path: Path, domains: str) -> list[str]:
     return [
         "corpus.source=tokens",
+        "corpus.cap_mb=null",  # the smoke config's cap is for text
         f"corpus.token_domains={domains}",
         f"corpus.vocab_size={VOCAB}",
         f"corpus.eos_id={EOS}",

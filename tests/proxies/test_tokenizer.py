@@ -11,8 +11,7 @@ import pytest
 from tokenizers import Tokenizer, models, pre_tokenizers
 
 from mixtures.errors import DataError
-from proxies.documents import prepare_documents
-from proxies.encode import build_token_arrays
+from proxies.prepare import PrepOptions, TokenizerSpec, prepare_tokens
 from proxies.tokenizer import EOS_CANDIDATES, load_tokenizer, train_tokenizer
 
 #: The WordLevel test tokenizer puts every real word past this id, so uint16 cannot hold them.
@@ -38,21 +37,13 @@ def _words(domains: dict) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def docs(tmp_path_factory, tiny_domains):
-    root = tmp_path_factory.mktemp("given-tok")
-    manifest = prepare_documents(
-        tiny_domains, root / "docs", cap_bytes=10_000_000, val_fraction=0.2, seed=0
-    )
-    return root / "docs", manifest.fingerprint
+def docs(tiny_domains):
+    return tiny_domains
 
 
-def _build(docs, out: Path, tokenizer, **kw):
-    docs_dir, fp = docs
-    options = {"vocab_size": None, "sample_bytes": 200_000, **kw}
-    domains = ["alpha", "beta", "delta", "gamma"]
-    return build_token_arrays(
-        docs_dir, out, domains=domains, docs_fingerprint=fp, tokenizer=tokenizer, **options
-    )
+def _build(docs, out: Path, tokenizer, *, vocab_size=None, eos_token=None):
+    spec = TokenizerSpec(path=tokenizer, eos_token=eos_token, vocab_size=vocab_size)
+    return prepare_tokens(docs, out, tokenizer=spec, options=PrepOptions(val_fraction=0.2))
 
 
 def test_transformers_folder_file_and_eos_choice(tmp_path):
@@ -147,3 +138,60 @@ def test_vocab_size_beside_a_tokenizer_must_be_its_own(tmp_path, docs):
         _build(docs, tmp_path / "t", path, vocab_size=4096)
     assert not (tmp_path / "t").exists()
     assert _build(docs, tmp_path / "t", path, vocab_size=n).vocab_size == n
+
+
+@pytest.mark.slow
+def test_a_sweep_end_to_end_with_a_131k_id_tokenizer(tmp_path, tiny_domains):
+    """`mixopt sweep` on text folders with a tokenizer of 131,072 ids: uint32 token files, the
+    proxies' embedding the whole vocabulary, and every run ok."""
+    import os
+    import subprocess
+    import sys
+
+    import polars as pl
+
+    words = _words(tiny_domains)
+    tok = word_tokenizer(words)
+    vocab = dict(tok.get_vocab())
+    vocab.update({f"pad{i}": len(vocab) + i for i in range(131_072 - len(vocab))})
+    big = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    big.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    big.save(str(tmp_path / "tok131k.json"))
+    folders = "{" + ", ".join(f"{d}: {p}" for d, p in sorted(tiny_domains.items())) + "}"
+    root = Path(__file__).resolve().parents[2]
+    sets = [
+        "corpus.source=folders",
+        f"corpus.folders={folders}",
+        f"corpus.tokenizer={tmp_path / 'tok131k.json'}",
+        "corpus.vocab_size=null",
+        "corpus.cap_mb=null",
+        f"corpus.cache_dir={tmp_path / 'corpus'}",
+        "target.domain=gamma",
+        "sweep.n_runs=2",
+        "proxy.train_tokens=4096",
+    ]
+    args = ["sweep", "--config", str(root / "configs/smoke.yaml")]
+    args += ["--experiment-dir", str(tmp_path / "exp")]
+    for item in sets:
+        args += ["--set", item]
+    env = dict(os.environ, PREFECT_HOME=str(tmp_path / "prefect"))
+    env.pop("PREFECT_API_URL", None)
+    out = subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    meta = pl.read_parquet(tmp_path / "exp" / "runs_meta.parquet")
+    # the 2 sampled runs and the baselines (uniform is natural here: equal-sized domains)
+    assert {"mix000", "mix001", "natural"} <= set(meta["label"])
+    assert set(meta["status"]) == {"ok"}
+    (build,) = (tmp_path / "corpus").glob("folders-*/tokens")
+    info = json.loads((build / "tokens.json").read_text())
+    assert (info["vocab_size"], info["dtype"]) == (131_072, "uint32")
+    pieces = json.loads((build / "shards.json").read_text())["domains"]["gamma"]["train"]
+    ids = np.fromfile(build / pieces[0]["path"], dtype=np.uint32)
+    assert int(ids.max()) == info["eos_id"] and int(ids[ids != info["eos_id"]].min()) >= HIGH
