@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from cli.errors import run_command
-from mixtures.errors import MixoptError, RunError
+from mixtures.errors import MixoptError, MixtureError, RunError
 
 
 def _env_defaults() -> None:
@@ -47,6 +48,9 @@ def _print_summary(summary: dict) -> None:
         + (f" ± {std:.4f}" if std is not None else "")
     )
     _print_comparison(summary.get("comparison") or [])
+    handoff = summary.get("target_handoff")
+    if handoff and handoff["where"] == "deployment":
+        print(handoff["message"])
     print(f"report: {summary['report']}")
 
 
@@ -61,8 +65,21 @@ def _print_comparison(rows: list[dict]) -> None:
     print(f"chosen beats every baseline by more than the seed spread: {beats}")
 
 
+def _bind(args: argparse.Namespace, config) -> None:
+    """Refuse (or with --force, move aside) the results of another config in the experiment
+    folder, before any server starts (configs.binding)."""
+    from configs.binding import bind_experiment_dir
+    from configs.experiment import ExperimentDir
+
+    exp = ExperimentDir.of(config.name, args.experiment_dir)
+    bind_experiment_dir(
+        exp, config, force=args.force, say=lambda m: print(f"mixopt: {m}", file=sys.stderr)
+    )
+
+
 def cmd_optimize(args: argparse.Namespace) -> int:
     config = _config(args)
+    _bind(args, config)
     with _api() as api:
         from flows.optimize import optimize_mixture
 
@@ -74,6 +91,7 @@ def cmd_optimize(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     config = _config(args)
+    _bind(args, config)
     with _api() as api:
         from flows.sweep import sweep
 
@@ -106,7 +124,21 @@ def _parse_weights(text: str) -> dict[str, float]:
             out[name.strip()] = float(value)
         except ValueError:
             raise MixoptError(f"--weights: weight of {name!r} is not a number: {value!r}") from None
-    return out
+    return _summing_to_one(out, "--weights")
+
+
+def _summing_to_one(weights: dict[str, float], origin: str) -> dict[str, float]:
+    """``weights`` when they sum to 1 (within ``SUM_TOLERANCE``); a MixtureError naming the sum
+    and ``origin`` otherwise. They are not normalized: a sum off 1 is most often a typo."""
+    from mixtures.mixture import SUM_TOLERANCE
+
+    total = math.fsum(weights.values())
+    if abs(total - 1.0) > SUM_TOLERANCE:
+        raise MixtureError(
+            f"{origin}: weights sum to {total:.6g}, expected 1 (within {SUM_TOLERANCE:g}); "
+            "pass weights that sum to 1"
+        )
+    return weights
 
 
 def cmd_target_run(args: argparse.Namespace) -> int:
@@ -143,7 +175,7 @@ def _read_mixture(path: Path) -> dict[str, float]:
         isinstance(v, int | float) and not isinstance(v, bool) for v in weights.values()
     ):
         raise MixoptError(f"--mixture {path} must hold an object of domain: weight numbers")
-    return {str(k): float(v) for k, v in weights.items()}
+    return _summing_to_one({str(k): float(v) for k, v in weights.items()}, f"--mixture {path}")
 
 
 def _flow_parser(sub, name: str, func: Callable, help_text: str) -> argparse.ArgumentParser:
@@ -160,13 +192,24 @@ def _flow_parser(sub, name: str, func: Callable, help_text: str) -> argparse.Arg
     return p
 
 
+def _result_folder_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="if the folder holds results of a config that differs in a field that changes "
+        "results, move them to <folder>/previous/<UTC time>/ and start afresh (finished proxy "
+        "runs are kept and reused)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mixopt", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = _flow_parser(sub, "optimize", cmd_optimize, "run optimize_mixture end to end")
-    p.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
+    _result_folder_arguments(p)
     p = _flow_parser(sub, "sweep", cmd_sweep, "build the corpus and run the proxy sweep only")
-    p.add_argument("--experiment-dir", help="results folder (default runs/<experiment name>)")
+    _result_folder_arguments(p)
     _flow_parser(sub, "prepare-corpus", cmd_prepare_corpus, "build or reuse the corpus")
     p = _flow_parser(
         sub,

@@ -1,9 +1,10 @@
 """``mixopt status EXPERIMENT_DIR``: runs done / failed / diverged, and the current best.
 
 Reads only files of the experiment folder (no Prefect API): ``proxy_runs/*.json`` (every run
-record written so far, so it is live during a sweep), ``runs_meta.parquet`` (labels and target
+record written so far, so it is live during a sweep; runs of earlier configs, which share the
+store, are counted apart), ``runs_meta.parquet`` (labels and target
 values of the last collected table), ``config.yaml`` (how many runs are planned), and
-``chosen.json`` / ``comparison.parquet`` when the flow got that far.
+``chosen.json`` / ``target_handoff.json`` / ``comparison.parquet`` when the flow got that far.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,46 @@ def _planned_runs(exp: ExperimentDir) -> int | None:
     return n
 
 
+def _of_this_config(exp: ExperimentDir) -> Callable[[dict[str, Any]], bool]:
+    """Whether a run record is one of the saved config's proxy runs: trained with its ``proxy``
+    (or ``search.bo_proxy``) settings and seed, on the plan's corpus when there is a plan.
+
+    The run store is shared by every config the folder has held (run ids hash what a run
+    depends on), so it can hold runs of an earlier config; those are counted apart. Without a
+    saved ``proxy`` section every record counts."""
+    from proxies.config import TrainConfig, omit_defaults
+
+    cfg = yaml.safe_load(exp.config.read_text()) if exp.config.is_file() else None
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("proxy"), dict):
+        return lambda record: True
+
+    def key(train: Any) -> str | None:
+        try:
+            dumped = TrainConfig.model_validate(train).model_dump(mode="json")
+        except ValueError:
+            return None
+        return json.dumps(omit_defaults(dumped), sort_keys=True)
+
+    search = cfg.get("search") or {}
+    trains = {key(t) for t in (cfg["proxy"], search.get("bo_proxy")) if t is not None}
+    seed = cfg.get("seed", 0)
+    corpus = None
+    if exp.plan.is_file():
+        corpus = json.loads(exp.plan.read_text()).get("corpus_fingerprint")
+
+    def belongs(record: dict[str, Any]) -> bool:
+        spec = record.get("spec") or {}
+        if "train" not in spec:
+            return True
+        return (
+            spec.get("seed") == seed
+            and (corpus is None or spec.get("corpus") == corpus)
+            and key(spec["train"]) in trains
+        )
+
+    return belongs
+
+
 def summarize_experiment(exp_dir: str | Path) -> dict[str, Any]:
     """Counts by status, planned runs, best measured run, chosen mixture and target comparison."""
     from proxies.runs import RunStore  # the run-record reader; tokenizers are not needed
@@ -44,12 +86,14 @@ def summarize_experiment(exp_dir: str | Path) -> dict[str, Any]:
     store = exp.proxy_store
     if not store.is_dir() and not exp.config.is_file():
         raise DataError(f"{exp} is not an experiment folder (no proxy_runs/ and no config.yaml)")
-    records = RunStore(store).records() if store.is_dir() else []
+    stored = RunStore(store).records() if store.is_dir() else []
+    records = list(filter(_of_this_config(exp), stored))
     counts = Counter(r["result"]["status"] for r in records)
     summary: dict[str, Any] = {
         "experiment_dir": str(exp),
         "planned": _planned_runs(exp),
         "records": len(records),
+        "other_records": len(stored) - len(records),
         "status": {s: counts.get(s, 0) for s in ("ok", "failed", "diverged")},
         "best": None,
         "chosen": None,
@@ -70,6 +114,8 @@ def summarize_experiment(exp_dir: str | Path) -> dict[str, Any]:
         summary["chosen"] = json.loads(exp.chosen.read_text())
     if exp.comparison.is_file():
         summary["comparison"] = pl.read_parquet(exp.comparison).to_dicts()
+    if exp.target_handoff.is_file():
+        summary["target_handoff"] = json.loads(exp.target_handoff.read_text())
     return summary
 
 
@@ -83,6 +129,11 @@ def format_status(summary: dict[str, Any]) -> str:
         f"proxy runs: {summary['records']} recorded{of}: {st['ok']} ok, "
         f"{st['failed']} failed, {st['diverged']} diverged",
     ]
+    if summary.get("other_records"):
+        lines.append(
+            f"  (and {summary['other_records']} runs of earlier configs in the run store, "
+            "reused where a config needs them)"
+        )
     best = summary["best"]
     if best is not None:
         lines.append(f"best measured: {best['label'] or '?'} {best['run_id']} {best['target']:.4f}")
@@ -99,6 +150,10 @@ def format_status(summary: dict[str, Any]) -> str:
         )
         lines.append(f"chosen mixture: {weights}")
         lines.append(f"predicted target: {chosen['predicted']:.4f} ({chosen['surrogate']})")
+        lines += [f"warning: {w}" for w in chosen.get("warnings") or []]
+    handoff = summary.get("target_handoff")
+    if handoff is not None:
+        lines.append(handoff["message"])
     for row in summary["comparison"] or []:
         lines.append(
             f"target run {row['label']:<10} mean {row['mean']:.4f} std {row['std']:.4f} "

@@ -3,7 +3,8 @@ the plan through these, never through spelled-out file names or dict keys.
 
 An experiment folder (default ``runs/<experiment name>/``) holds::
 
-    config.yaml             the resolved config of the last run, with the git sha
+    config.yaml             the resolved config of these results (configs.binding)
+    meta.json               seed, git sha and start time of the last run
     plan.json               Plan: domains, bounds, token counts, baselines (fixed once per corpus)
     proxy_runs/             one JSON record per proxy run (RunStore), written atomically
     runs.parquet            run table of the sweep (+ BO rounds): run_id, domain, weight, metrics
@@ -16,7 +17,12 @@ An experiment folder (default ``runs/<experiment name>/``) holds::
     export/                 the mixture in trainers' formats
     target_runs/            run records of the target-scale runs
     target_runs_meta.parquet, comparison.parquet   the target runs and their comparison
+    target_handoff.json     where the chosen mixture's target run went (a deployment or inline)
     report.md, summary.json, plots/                the report
+    previous/<UTC time>/    results of an earlier config, moved aside by ``--force``
+
+Everything but the run stores (``proxy_runs/``, ``target_runs/``) and ``previous/`` is the result
+set of one config (``ExperimentDir.result_files``).
 """
 
 from __future__ import annotations
@@ -56,6 +62,10 @@ class ExperimentDir:
     @property
     def config(self) -> Path:
         return self.root / "config.yaml"
+
+    @property
+    def meta(self) -> Path:
+        return self.root / "meta.json"
 
     @property
     def plan(self) -> Path:
@@ -114,6 +124,39 @@ class ExperimentDir:
     @property
     def plots(self) -> Path:
         return self.root / "plots"
+
+    @property
+    def target_handoff(self) -> Path:
+        return self.root / "target_handoff.json"
+
+    @property
+    def previous(self) -> Path:
+        """Where ``--force`` moves the results of an earlier config."""
+        return self.root / "previous"
+
+    def result_files(self) -> list[Path]:
+        """The files and folders of the result set that exist: everything written for one
+        config, not the run stores (shared: run ids hash what a run depends on) nor
+        ``previous/``."""
+        named = [
+            self.config,
+            self.meta,
+            self.plan,
+            self.surrogates,
+            self.surrogate_oof,
+            self.chosen,
+            self.export,
+            self.target_meta,
+            self.comparison,
+            self.target_handoff,
+            self.report,
+            self.summary,
+            self.plots,
+        ]
+        if not self.root.is_dir():
+            return []
+        tables = [*self.root.glob("runs*.parquet"), *self.root.glob("bo_round_*.json")]
+        return sorted({p for p in [*named, *tables] if p.exists()})
 
 
 class Plan(BaseModel):

@@ -19,7 +19,7 @@ from tasks.surrogate import (
     propose_bo_task,
     surrogate_quality_task,
 )
-from tasks.target import schedule_target_run
+from tasks.target import record_handoff_task, schedule_target_run
 
 
 @flow(
@@ -43,23 +43,22 @@ def optimize_mixture(config: ExperimentConfig, experiment_dir: str | None = None
         quality = surrogate_quality_task(config, plan, tables.table, exp)
         chosen = choose_mixture_task(config, plan, tables.table, exp, quality)
     export_mixture_task(config, plan, chosen, exp)
-    comparison = []
+    comparison, handoff = [], None
     if config.target_run.enabled:
-        # Hand the chosen mixture to a served target_run deployment when there is one;
-        # otherwise (the embedded default) run it here.
-        run_id = schedule_target_run(
+        # Hand the chosen mixture to a target_run deployment that something serves; otherwise
+        # (the embedded default, or a deployment whose server is gone) run it here.
+        scheduled = schedule_target_run(
             config,
             chosen["mixture"],
             exp,
             deployment_name=config.target_run.deployment or config.name,
         )
-        if run_id is None:
+        handoff = record_handoff_task(scheduled, exp)
+        if scheduled.where == "inline":
             comparison = target_run(
                 config, {"chosen": chosen["mixture"]}, str(exp), plan.tokens_dir
             )
-        else:
-            get_run_logger().info("target run scheduled: flow run %s", run_id)
-    summary = report_task(config, plan, exp, quality, chosen, comparison)
+    summary = report_task(config, plan, exp, quality, chosen, comparison, handoff)
     get_run_logger().info("chosen mixture: %s", chosen["mixture"])
     return summary
 

@@ -19,6 +19,7 @@ def atomic_path(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the umask's mode
     os.close(fd)
     tmp = Path(name)
     try:
@@ -31,6 +32,20 @@ def atomic_path(path: str | Path, *, fsync: bool = False) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
+
+
+def _umask() -> int:
+    """The process's umask: from /proc on Linux (no change to the process), else by setting it
+    and restoring it at once."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_bytes(path: str | Path, data: bytes, *, fsync: bool = False) -> Path:

@@ -16,6 +16,8 @@ from mixtures import plots
 from mixtures.io import atomic_write_text
 
 QUALITY_COLUMNS = ["surrogate", "runs", "folds", "spearman", "pearson", "mae"]
+#: Run statuses, in the order reports count them (``proxies.train.TrainResult.status``).
+RUN_STATUSES = ("ok", "diverged", "failed")
 COMPARISON_COLUMNS = [
     "label",
     "mean",
@@ -81,6 +83,24 @@ def draw_plots(
     return sorted(plots_dir.glob("*.png"))
 
 
+def status_counts(meta: Path) -> dict[str, int]:
+    """Runs of a run-metadata table (``<stem>_meta.parquet``) by status: ok, diverged, failed."""
+    statuses = pl.read_parquet(meta, columns=["status"])["status"].to_list()
+    return {s: statuses.count(s) for s in RUN_STATUSES}
+
+
+def runs_line(what: str, counts: Mapping[str, int]) -> str:
+    """``counts`` (status -> runs) as a sentence that says which runs the fit left out."""
+    text = f"{what.capitalize()}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in RUN_STATUSES)
+    left_out = counts.get("diverged", 0) + counts.get("failed", 0)
+    if left_out:
+        return (
+            text + f". The {left_out} diverged or failed run(s) are left out of the surrogate "
+            "fit (their errors are in the run metadata table)."
+        )
+    return text + "."
+
+
 def render_report(
     *,
     title: str,
@@ -92,16 +112,22 @@ def render_report(
     scale: str,
     quality: Sequence[Mapping[str, Any]],
     comparison: Sequence[Mapping[str, Any]],
+    runs: Mapping[str, Mapping[str, int]] | None = None,
+    target_note: str | None = None,
 ) -> str:
-    """The report's markdown without its images."""
+    """The report's markdown without its images. ``runs``: what was run (e.g. "proxy runs")
+    -> runs by status; ``chosen["warnings"]`` go at the top; ``target_note`` says where the
+    target run went when its comparison is not in the report."""
     weights = [
         {"domain": d, **{k: m.get(d, 0.0) for k, m in mixtures.items()}} for d in train_domains
     ]
     std = chosen["predicted_std"]
-    lines = [
-        f"# mixopt report: {title}",
+    lines = [f"# mixopt report: {title}"]
+    lines += [f"> **Warning:** {w}" for w in chosen.get("warnings") or []]
+    lines += [
         f"Target: **{target_kind}** {target.name} ({target.measure}, lower is better). "
         f"Training domains: {', '.join(train_domains)}.",
+        *(runs_line(what, counts) for what, counts in (runs or {}).items()),
         "## Chosen mixture",
         f"Surrogate `{chosen['surrogate']}` predicts {chosen['predicted']:.4f}"
         + (f" ± {std:.4f}" if std is not None else "")
@@ -118,6 +144,8 @@ def render_report(
             "Chosen beats every baseline by more than the seed spread: "
             f"**{beats_all_baselines(comparison)}**.",
         ]
+    elif target_note:
+        lines += ["## Target runs", target_note]
     return "\n\n".join(lines)
 
 

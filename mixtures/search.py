@@ -1,7 +1,8 @@
 """The search stages of ``optimize_mixture`` on its run tables, as plain functions.
 
 - ``surrogate_quality``: k-fold out-of-fold quality of each compared surrogate on the sweep;
-  ``pick_surrogate`` takes the requested one, or for ``auto`` the best cross-validated Spearman.
+  ``pick_surrogate`` takes the requested one, or for ``auto`` the best cross-validated Spearman;
+  ``weak_support`` warns when that Spearman is not positive.
 - ``choose_mixture``: RegMix's choice (fit on every run, simulate, average the top-k).
 - ``propose_round``: the mixtures one BO round trains, kept in a record file so that a rerun
   asks the same mixtures instead of proposing again.
@@ -132,6 +133,24 @@ def pick_surrogate(requested: str, quality: Sequence[Mapping[str, Any]]) -> str:
     if not scored:
         raise DataError("surrogate auto: no surrogate has a finite cross-validated Spearman")
     return str(max(scored)[2])
+
+
+def weak_support(surrogate: str, quality: Sequence[Mapping[str, Any]]) -> str | None:
+    """A warning when ``surrogate``, the one that chooses, ranks the runs no better than chance
+    out of fold: its cross-validated Spearman in ``quality`` is undefined or not positive. None
+    when it is positive, or when ``surrogate`` was not cross-validated."""
+    row = next((q for q in quality if q["surrogate"] == surrogate), None)
+    if row is None:
+        return None
+    rho = row["spearman"]
+    if _defined(rho) and rho > 0:
+        return None
+    value = f"{rho:.2f}" if _defined(rho) else "undefined"
+    return (
+        f"the surrogate {surrogate!r} has a cross-validated rank correlation (Spearman) of "
+        f"{value} on {row['runs']} runs: the chosen mixture is not better supported than a "
+        "guess (more proxy runs, sweep.n_runs, or longer ones may help)"
+    )
 
 
 def choose_mixture(

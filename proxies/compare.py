@@ -30,7 +30,8 @@ def compare_target_runs(meta: pl.DataFrame) -> pl.DataFrame:
     """Per mixture label: mean, std and count of the target over seeds, best first.
 
     ``beats_all_baselines`` is true for the chosen mixture when, against every baseline, its mean
-    is lower by more than the larger of the two seed spreads (standard deviations).
+    is lower by more than the larger of the two seed spreads (standard deviations); never with a
+    single seed, whose spread is unknown.
     ``paired_margin_std`` is the spread of the per-seed differences to the chosen mixture.
     """
     ok = meta.filter(pl.col("status") == "ok")
@@ -62,6 +63,7 @@ def compare_target_runs(meta: pl.DataFrame) -> pl.DataFrame:
     beats = (
         chosen is not None
         and len(rows) > 1
+        and all(r["seeds"] >= 2 for r in rows.values())  # one seed has no spread to beat
         and all(
             r["mean"] - chosen["mean"] > max(r["std"], chosen["std"])
             for label, r in rows.items()

@@ -101,6 +101,16 @@ def resolve_shape(model: str | ModelShape) -> ModelShape:
     return model.model_copy(update={"n_kv_heads": model.kv_heads})
 
 
+#: ``TrainConfig`` fields that a run id leaves out at these values: added after runs were
+#: recorded, a config at the value has the id it had before the field existed.
+OMITTED_AT: dict[str, Any] = {"micro_batch_size": None, "final_loss_ratio": 1.0}
+
+
+def omit_defaults(train: dict[str, Any]) -> dict[str, Any]:
+    """A dumped ``TrainConfig`` without the fields at their ``OMITTED_AT`` value."""
+    return {k: v for k, v in train.items() if k not in OMITTED_AT or v != OMITTED_AT[k]}
+
+
 class TrainConfig(BaseModel):
     """How one model is trained and evaluated. Every field is part of a run's content hash,
     ``model`` by its resolved shape (``proxies.runs.RunSpec.run_id``)."""
@@ -138,7 +148,15 @@ class TrainConfig(BaseModel):
     divergence_ratio: float = Field(
         1.5,
         gt=1,
-        description="a loss above this x ln(vocab) (the loss of a uniform guess) diverged",
+        description="a training loss above this x ln(vocab) (the loss of a uniform guess) "
+        "during training: the run diverged and stops",
+    )
+    final_loss_ratio: float = Field(
+        1.0,
+        gt=0,
+        description="a run whose final validation loss on its training domains (their "
+        "mixture-weighted mean) is above this x ln(vocab), the loss of a uniform guess, learned "
+        "nothing usable: it counts as diverged and is left out of the fit",
     )
 
     @model_validator(mode="after")

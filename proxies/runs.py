@@ -16,16 +16,13 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from mixtures.errors import DataError
 from mixtures.io import atomic_write_bytes, write_json
 from mixtures.mixture import Mixture
-from proxies.config import EvaluatorRef, TrainConfig
+from proxies.config import EvaluatorRef, TrainConfig, omit_defaults
 from proxies.tokens import TokenCorpus
 
 #: Weights are rounded before hashing so that a mixture read back from JSON/Parquet names the
 #: same run as the one that was sampled.
 WEIGHT_DECIMALS = 8
 FINISHED = ("ok", "diverged")
-#: Optional ``TrainConfig`` fields hashed only when set: a spec that leaves one unset has the id
-#: it would have without the field.
-_UNSET_OMITTED = ("micro_batch_size",)
 
 
 class RunSpec(BaseModel):
@@ -81,17 +78,16 @@ class RunSpec(BaseModel):
         """What the run id hashes: the spec's JSON, with ``train.model`` replaced by the fields
         of its resolved shape (``proxies.config.resolve_shape``), so the id follows the model
         that trains, not its name: a preset whose shape is edited names new runs, and a preset
-        and the identical explicit shape name the same run. Optional fields left unset (None)
-        are left out, so that adding one does not change the ids of specs that do not set it.
+        and the identical explicit shape name the same run. Fields added later are left out at
+        their ``proxies.config.OMITTED_AT`` value (an unset evaluator too), so that adding one
+        does not change the ids of specs that leave it there.
         """
         data = self.model_dump(mode="json")
         if data["evaluator"] is None:
             del data["evaluator"]
-        train = data["train"]
+        train = omit_defaults(data["train"])
         train["model"] = self.train.shape.model_dump(mode="json")
-        for name in _UNSET_OMITTED:
-            if train[name] is None:
-                del train[name]
+        data["train"] = train
         return data
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -191,6 +191,40 @@ def evaluate(
     return out
 
 
+def final_loss_divergence(
+    val_loss: Mapping[str, float],
+    weights: Mapping[str, float],
+    *,
+    vocab_size: int,
+    ratio: float,
+) -> str | None:
+    """Why a run that finished training learned nothing usable, or None when it did.
+
+    Its validation loss on the data it trained on (the mean over its evaluated training
+    domains, weighted by the mixture) is compared with ``ratio`` x ln(vocab), the loss of a
+    uniform guess. Domains it did not train on (a held-out target) may be legitimately worse
+    than a guess and do not count; with no trained domain evaluated, the plain mean of the
+    evaluated ones is used.
+    """
+    limit = ratio * math.log(vocab_size)
+    trained = {d: w for d, w in weights.items() if w > 0 and d in val_loss}
+    if trained:
+        total = math.fsum(trained.values())
+        loss = math.fsum(w * val_loss[d] for d, w in trained.items()) / total
+        where = "its training domains"
+    elif val_loss:
+        loss = math.fsum(val_loss.values()) / len(val_loss)
+        where = "its evaluated domains"
+    else:
+        return None
+    if loss <= limit:
+        return None
+    return (
+        f"final validation loss {loss:.4g} on {where} is above {ratio:g} x ln(vocab {vocab_size})"
+        f" = {limit:.4g}, the loss of a uniform guess"
+    )
+
+
 def train_model(
     corpus: TokenCorpus,
     *,
@@ -206,10 +240,12 @@ def train_model(
     """Train a fresh model on ``weights`` over ``train_domains``; evaluate on ``eval_domains``
     and, with ``evaluator``, call it on the trained model (``proxies.evaluators``).
 
-    A non-finite or exploding training loss ends the run as ``diverged`` (its result is still
-    written, so the sweep goes on). An evaluator that fails or returns no finite number ends it
-    as ``failed``, with the validation losses kept and the error naming the evaluator. Other
-    exceptions propagate: the caller records them as failed.
+    A non-finite or exploding training loss (above ``cfg.divergence_ratio`` x ln(vocab)) ends
+    the run as ``diverged``, and so does a final validation loss no better than a uniform guess
+    (``final_loss_divergence``); its result is still written, so the sweep goes on. An
+    evaluator that fails or returns no finite number ends it as ``failed``, with the validation
+    losses kept and the error naming the evaluator. Other exceptions propagate: the caller
+    records them as failed.
     """
     device = resolve_device(cfg.device)
     init_seed, data_seed = np.random.SeedSequence(seed).generate_state(2)
@@ -265,9 +301,15 @@ def train_model(
     if result.status == "ok":
         result.val_loss = evaluate(llama, corpus, eval_domains, cfg=cfg, device=device)
         bad = {d: v for d, v in result.val_loss.items() if not math.isfinite(v)}
-        if bad:
+        worse = final_loss_divergence(
+            result.val_loss,
+            dict(zip(train_domains, np.asarray(weights, dtype=float).tolist(), strict=True)),
+            vocab_size=corpus.vocab_size,
+            ratio=cfg.final_loss_ratio,
+        )
+        if bad or worse:
             result.status = "diverged"
-            result.error = f"non-finite validation loss {bad}"
+            result.error = f"non-finite validation loss {bad}" if bad else worse
     if result.status == "ok" and evaluator is not None:
         try:
             model.eval()

@@ -21,7 +21,7 @@ def setup_experiment_task(config: ExperimentConfig, exp: ExperimentDir) -> Exper
     """Save the resolved config, seed and git sha beside the results."""
     atomic_write_text(exp.config, yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False))
     write_json(
-        exp.root / "meta.json",
+        exp.meta,
         {
             "seed": config.seed,
             "git_sha": git_sha(),

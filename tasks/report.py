@@ -16,6 +16,7 @@ from mixtures.report import (
     describe_target,
     draw_plots,
     render_report,
+    status_counts,
     write_report,
 )
 
@@ -28,8 +29,10 @@ def report_task(
     quality: list[dict],
     chosen: dict,
     comparison: list[dict],
+    handoff: dict | None = None,
 ) -> dict:
-    """report.md + PNG plots in the experiment folder; the same report as a markdown artifact."""
+    """report.md + PNG plots in the experiment folder; the same report as a markdown artifact.
+    ``handoff``: where the target run went (``tasks.target.record_handoff_task``)."""
     t = config.target
     target = describe_target(t.kind, t.domain, t.evaluator)
     mixtures = {"chosen": chosen["mixture"], **plan.baselines}
@@ -53,6 +56,8 @@ def report_task(
         scale="proxy" if config.search.bo_proxy is None else "bo_proxy",
         quality=quality,
         comparison=comparison,
+        runs=_run_counts(config, exp),
+        target_note=None if handoff is None else handoff["message"],
     )
     write_report(exp.report, text, pngs)
     # The Prefect UI renders data-URI images in markdown artifacts: the plots travel inline.
@@ -70,7 +75,21 @@ def report_task(
         "chosen": chosen,
         "comparison": comparison,
         "beats_all_baselines": beats_all_baselines(comparison),
+        "target_handoff": handoff,
         "report": str(exp.report),
     }
     write_json(exp.summary, summary)
     return summary
+
+
+def _run_counts(config: ExperimentConfig, exp: ExperimentDir) -> dict[str, dict[str, int]]:
+    """Runs by status of each table behind the choice: the sweep's (and BO rounds'), and with
+    ``search.bo_proxy`` the rounds' at that scale."""
+    tables = {"proxy runs": "runs"}
+    if config.search.bo_proxy is not None:
+        tables["bo_proxy runs"] = "runs_bo"
+    return {
+        what: status_counts(exp.table_meta(stem))
+        for what, stem in tables.items()
+        if exp.table_meta(stem).is_file()
+    }

@@ -28,9 +28,10 @@ from mixtures.search import (
     pick_surrogate,
     propose_round,
     surrogate_quality,
+    weak_support,
 )
 from mixtures.surrogates import Surrogate, make_surrogate
-from proxies.config import TrainConfig
+from proxies.config import TrainConfig, omit_defaults
 from proxies.runs import RunSpec
 from proxies.tokens import TokenCorpus
 
@@ -75,8 +76,11 @@ def choose_mixture_task(
     exp: ExperimentDir,
     quality: list[dict[str, Any]],
 ) -> dict[str, Any]:
-    """RegMix-style: fit on every run, simulate candidates, average the top-k predicted."""
+    """RegMix-style: fit on every run, simulate candidates, average the top-k predicted. A
+    surrogate that ranks the runs no better than chance out of fold is a WARNING, recorded in
+    chosen.json (``warnings``) for the report."""
     name = pick_surrogate(config.search.surrogate, quality)
+    warning = weak_support(name, quality)
     chosen = choose_mixture(
         _sweep(table_path, exp),
         _space(plan),
@@ -86,6 +90,9 @@ def choose_mixture_task(
         n_candidates=config.search.n_candidates,
         top_k=config.search.top_k,
     )
+    if warning is not None:
+        get_run_logger().warning("%s", warning)
+        chosen["warnings"] = [warning]
     return _record_choice(chosen, exp)
 
 
@@ -221,8 +228,6 @@ def _bo_spec(
 
 
 def _scale(train: TrainConfig) -> dict[str, Any]:
-    """How a round's runs are trained, as recorded beside its proposals; an unset
-    ``micro_batch_size`` is left out, as in the run ids."""
-    return train.model_dump(
-        exclude={"micro_batch_size"} if train.micro_batch_size is None else None
-    )
+    """How a round's runs are trained, as recorded beside its proposals; fields at their
+    ``OMITTED_AT`` value are left out, as in the run ids."""
+    return omit_defaults(train.model_dump())

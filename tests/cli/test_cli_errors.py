@@ -132,3 +132,34 @@ def test_bad_mixture_file_is_named_before_any_server_starts(tmp_path, monkeypatc
         path.write_bytes(content)
         assert main(["target-run", "--config", smoke, "--mixture", str(path)]) == 2
         assert message in capsys.readouterr().err
+
+
+def test_weights_off_one_are_an_error_naming_the_sum(tmp_path, monkeypatch, capsys):
+    from cli.main import main
+    from runtime import server
+
+    monkeypatch.setattr(server.TemporaryAPI, "__enter__", lambda self: 1 / 0)
+    smoke = str(ROOT / "configs/smoke.yaml")
+    argv = ["target-run", "--config", smoke, "--weights", "py_stdlib=0.6,py_licenses=0.5"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "--weights: weights sum to 1.1, expected 1" in err
+    assert "pass weights that sum to 1" in err and "Traceback" not in err
+    path = tmp_path / "mixture.json"
+    path.write_text('{"mixture": {"py_stdlib": 0.25, "py_licenses": 0.25}}')
+    assert main(["target-run", "--config", smoke, "--mixture", str(path)]) == 2
+    assert f"--mixture {path}: weights sum to 0.5, expected 1" in capsys.readouterr().err
+
+
+def test_weights_summing_to_one_pass_unchanged(tmp_path):
+    import json
+
+    from cli.main import _parse_weights, _read_mixture
+    from mixtures.mixture import Mixture
+
+    assert _parse_weights("a=0.1,b=0.2,c=0.7") == {"a": 0.1, "b": 0.2, "c": 0.7}
+    # chosen.json holds weights rounded to 6 decimals that still sum to 1
+    thirds = Mixture({"a": 1.0, "b": 1.0, "c": 1.0}, normalize=True).rounded(6)
+    path = tmp_path / "chosen.json"
+    path.write_text(json.dumps({"mixture": thirds}))
+    assert _read_mixture(path) == thirds

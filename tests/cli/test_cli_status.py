@@ -59,6 +59,44 @@ def test_chosen_mixture_is_shown_when_present(tmp_path, capsys) -> None:
     assert json.loads(capsys.readouterr().out)["status"]["ok"] == 2
 
 
+def test_target_handoff_and_warnings_are_shown(tmp_path) -> None:
+    exp = _experiment(tmp_path)
+    warning = "the surrogate 'gp' has a cross-validated rank correlation (Spearman) of -0.62"
+    chosen = {
+        "mixture": {"a": 1.0},
+        "predicted": 3.1,
+        "surrogate": "gp",
+        "warnings": [warning],
+    }
+    (exp / "chosen.json").write_text(json.dumps(chosen))
+    handoff = {"where": "inline", "message": "target run inline: no live server for deployment x"}
+    (exp / "target_handoff.json").write_text(json.dumps(handoff))
+    text = format_status(summarize_experiment(exp))
+    assert f"warning: {warning}" in text
+    assert "target run inline: no live server for deployment x" in text
+
+
+def test_runs_of_an_earlier_config_are_counted_apart(tmp_path) -> None:
+    from proxies.config import TrainConfig
+
+    exp = tmp_path / "exp"
+    (exp / "proxy_runs").mkdir(parents=True)
+    now = TrainConfig(model="nano", lr=0.01).model_dump(mode="json")
+    config = {"seed": 0, "proxy": now, "sweep": {"n_runs": 2}}
+    (exp / "config.yaml").write_text(yaml.safe_dump(config))
+    # a record written before final_loss_ratio existed is still one of this config's runs
+    older = {k: v for k, v in now.items() if k != "final_loss_ratio"}
+    earlier = TrainConfig(model="nano", lr=8.0).model_dump(mode="json")
+    for run_id, train, seed in [("a", now, 0), ("b", older, 0), ("c", earlier, 0), ("d", now, 1)]:
+        record = {**_record(run_id, "ok"), "spec": {"train": train, "seed": seed}}
+        (exp / "proxy_runs" / f"{run_id}.json").write_text(json.dumps(record))
+    summary = summarize_experiment(exp)
+    assert (summary["records"], summary["other_records"]) == (2, 2)
+    text = format_status(summary)
+    assert "proxy runs: 2 recorded of 4 planned: 2 ok" in text
+    assert "and 2 runs of earlier configs in the run store" in text
+
+
 def test_not_an_experiment_folder_is_a_clear_error(tmp_path, capsys) -> None:
     with pytest.raises(DataError, match="not an experiment folder"):
         summarize_experiment(tmp_path)

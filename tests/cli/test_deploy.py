@@ -1,4 +1,5 @@
-"""Deployments: served with a schedule and a typed form; a scheduled run is picked up."""
+"""Deployments: served with a schedule and a typed form; a scheduled run is picked up, and
+only a deployment that something serves receives one."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -38,6 +40,80 @@ def test_deployments_carry_schedule_typed_parameters_and_absolute_dir(tmp_path) 
     assert unscheduled.name == "other" and not unscheduled.schedules
 
 
+class _FakeClient:
+    """Prefect's sync client as schedule_target_run uses it: one deployment, or none."""
+
+    def __init__(self, deployment=None) -> None:
+        self.deployment = deployment
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def read_deployment_by_name(self, name: str):
+        from prefect.exceptions import ObjectNotFound
+
+        if self.deployment is None:
+            raise ObjectNotFound(None)
+        return self.deployment
+
+
+def _deployment(status: str, polled_ago: float | None):
+    polled = None if polled_ago is None else datetime.now(UTC) - timedelta(seconds=polled_ago)
+    return SimpleNamespace(status=SimpleNamespace(value=status), last_polled=polled)
+
+
+def test_only_a_recently_polled_deployment_counts_as_served() -> None:
+    from tasks.target import why_not_served
+
+    now = datetime.now(UTC)
+
+    def why(deployment):
+        return why_not_served(_FakeClient(deployment), "target_run/x", now=now, max_age=60)
+
+    assert why(None) == "no such deployment"
+    assert why(_deployment("READY", 5)) is None
+    assert "never polled" in why(_deployment("NOT_READY", None))
+    # the serve process is gone: its deployment stays registered, its last poll ages
+    assert "last polled 3600 s ago" in why(_deployment("READY", 3600))
+    assert why(_deployment("NOT_READY", 5)) is not None
+
+
+def test_a_deployment_nobody_serves_gets_no_flow_run(monkeypatch, tmp_path) -> None:
+    import prefect
+    import prefect.deployments
+
+    from configs.experiment import ExperimentDir
+    from tasks.target import schedule_target_run
+
+    created = []
+
+    def fake_run_deployment(name, **kwargs):
+        created.append(name)
+        return SimpleNamespace(id="run-1")
+
+    monkeypatch.setattr(prefect.deployments, "run_deployment", fake_run_deployment)
+    config = _config(tmp_path / "corpus")
+    exp = ExperimentDir(tmp_path / "exp")
+
+    def hand_off(deployment):
+        monkeypatch.setattr(prefect, "get_client", lambda **kw: _FakeClient(deployment))
+        return schedule_target_run(config, {"a": 1.0}, exp, deployment_name="smoke")
+
+    stale = hand_off(_deployment("READY", 3600))
+    assert (stale.where, stale.flow_run_id, stale.registered) == ("inline", None, True)
+    assert "no live server for deployment target_run/smoke" in stale.message()
+    absent = hand_off(None)
+    assert absent.where == "inline" and not absent.registered
+    assert created == []
+    served = hand_off(_deployment("READY", 2))
+    assert (served.where, served.flow_run_id) == ("deployment", "run-1")
+    assert "target_run/smoke as flow run run-1" in served.message()
+    assert created == ["target_run/smoke"]
+
+
 def _wait(predicate, *, timeout: float, what: str):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -64,9 +140,8 @@ def test_served_deployment_picks_up_a_scheduled_target_run(prefect_api, smoke_co
     ]
     config = _config(smoke_corpus_dir, *sets[1:])
     exp = tmp_path / "exp"
-    assert (
-        schedule_target_run(config, {"a": 1.0}, ExperimentDir(exp), deployment_name="smoke") is None
-    )
+    absent = schedule_target_run(config, {"a": 1.0}, ExperimentDir(exp), deployment_name="smoke")
+    assert absent.where == "inline" and absent.reason == "no such deployment"
 
     env = {**os.environ, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
     cmd = [
@@ -93,6 +168,11 @@ def test_served_deployment_picks_up_a_scheduled_target_run(prefect_api, smoke_co
                     return None
 
             optimize = _wait(deployed, timeout=90, what="the served optimize deployment")
+            _wait(
+                lambda: client.read_deployment_by_name("target_run/smoke").last_polled,
+                timeout=60,
+                what="the serve process's first poll",
+            )
             assert optimize.schedules[0].schedule.cron == DEFAULT_CRON
             assert optimize.parameters["config"]["name"] == "smoke"
             form = optimize.parameter_openapi_schema["definitions"]["ExperimentConfig"]
@@ -100,10 +180,11 @@ def test_served_deployment_picks_up_a_scheduled_target_run(prefect_api, smoke_co
 
             chosen = {"py_licenses": 0.5, "py_metadata": 0.3, "py_stdlib": 0.2}
             at = datetime.now(UTC) + timedelta(seconds=3)
-            run_id = schedule_target_run(
+            handoff = schedule_target_run(
                 config, chosen, ExperimentDir(exp), deployment_name="smoke", at=at
             )
-            assert run_id is not None
+            assert handoff.where == "deployment", handoff
+            run_id = handoff.flow_run_id
             run = client.read_flow_run(run_id)
             assert run.parameters["mixtures"] == {"chosen": chosen}
             assert run.state.is_scheduled()
@@ -118,3 +199,9 @@ def test_served_deployment_picks_up_a_scheduled_target_run(prefect_api, smoke_co
     finally:
         stop_process(serve)
         log.close()
+    # the serve process is gone: with a short liveness window its deployment no longer counts
+    time.sleep(3)
+    gone = schedule_target_run(
+        config, chosen, ExperimentDir(exp), deployment_name="smoke", max_age=2
+    )
+    assert gone.where == "inline" and gone.registered, gone

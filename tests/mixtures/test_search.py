@@ -87,6 +87,28 @@ def test_pick_surrogate_takes_the_best_defined_spearman_first_listed_on_ties() -
         search.pick_surrogate("auto", [{"surrogate": "ridge", "spearman": None}])
 
 
+def test_weak_support_warns_when_the_choosing_surrogate_ranks_no_better_than_chance() -> None:
+    quality = [
+        {"surrogate": "ridge", "runs": 18, "spearman": -0.8},
+        {"surrogate": "gp", "runs": 18, "spearman": -0.62},
+        {"surrogate": "lightgbm", "runs": 18, "spearman": None},
+        {"surrogate": "ensemble", "runs": 18, "spearman": -0.9},
+    ]
+    picked = search.pick_surrogate("auto", quality)
+    assert picked == "gp"  # the best of a bad lot, chosen without a word before
+    warning = search.weak_support(picked, quality)
+    assert warning is not None
+    assert "'gp' has a cross-validated rank correlation (Spearman) of -0.62 on 18 runs" in warning
+    assert "not better supported than a guess" in warning
+    zero = [{"surrogate": "ridge", "runs": 9, "spearman": 0.0}]
+    assert "of 0.00 on 9 runs" in (search.weak_support("ridge", zero) or "")
+    assert "of undefined" in (search.weak_support("lightgbm", quality) or "")
+    assert (
+        search.weak_support("ridge", [{"surrogate": "ridge", "runs": 9, "spearman": 0.4}]) is None
+    )
+    assert search.weak_support("gp", [{"surrogate": "ridge", "runs": 9, "spearman": -1}]) is None
+
+
 def test_choose_mixture_leans_on_the_best_domain_within_its_bound() -> None:
     runs = table(24, 0)
     kw = dict(surrogate=make_surrogate("ridge"), label="ridge", seed=3, n_candidates=2000)

@@ -138,6 +138,8 @@ def test_compare_target_runs_needs_margin_beyond_the_seed_spread():
     paired = noisy.filter(pl.col("label") == "uniform")["paired_margin_std"].item()
     assert paired == pytest.approx(0.6364, abs=1e-3)
     assert noisy.filter(pl.col("label") == "chosen")["paired_margin_std"].item() is None
+    one_seed = compare_target_runs(meta({"chosen": [1.0], "uniform": [1.0000001]}))
+    assert not one_seed["beats_all_baselines"].any()  # no spread to beat with one seed
     with pytest.raises(DataError, match="no target run"):
         compare_target_runs(
             pl.DataFrame({"label": ["a"], "status": ["failed"], "target": [None], "seed": [0]})

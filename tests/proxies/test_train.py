@@ -12,6 +12,7 @@ from proxies.model import PRESETS, build_model, count_parameters, resolve_shape
 from proxies.train import (
     TrainConfig,
     TrainResult,
+    final_loss_divergence,
     lr_factor,
     make_adamw,
     next_token_loss,
@@ -159,6 +160,64 @@ def test_exploding_loss_ends_the_run_as_diverged(tiny_corpus):
     )
     assert res.status == "diverged" and "training loss" in res.error
     assert res.val_loss == {}
+
+
+def test_a_final_loss_worse_than_a_uniform_guess_counts_as_diverged():
+    guess = math.log(512)  # 6.238
+    weights = {"a": 0.5, "b": 0.5, "held_out": 0.0}
+    # the runs of an absurd learning rate: finished, but worse than a guess on what they trained
+    why = final_loss_divergence(
+        {"a": 6.5, "b": 8.8, "held_out": 7.0}, weights, vocab_size=512, ratio=1.0
+    )
+    assert why is not None and "7.65 on its training domains" in why and "6.238" in why
+    # a healthy run; a held-out domain worse than a guess does not count
+    ok = {"a": 4.0, "b": 5.0, "held_out": 9.5}
+    assert final_loss_divergence(ok, weights, vocab_size=512, ratio=1.0) is None
+    # the mixture weighs the domains: mostly on a well-learned one
+    tilted = {"a": 0.9, "b": 0.1}
+    assert final_loss_divergence({"a": 5.0, "b": 9.0}, tilted, vocab_size=512, ratio=1.0) is None
+    # the margin is the config's
+    near = {"a": guess + 0.2, "b": guess + 0.2}
+    assert final_loss_divergence(near, weights, vocab_size=512, ratio=1.0) is not None
+    assert final_loss_divergence(near, weights, vocab_size=512, ratio=1.1) is None
+    # no trained domain evaluated: the mean of the evaluated ones
+    why = final_loss_divergence({"c": 7.0}, weights, vocab_size=512, ratio=1.0)
+    assert why is not None and "its evaluated domains" in why
+
+
+def test_train_model_applies_the_final_loss_rule(tiny_corpus):
+    # a healthy run judged with a margin it cannot meet: diverged, its losses kept
+    cfg = CFG.model_copy(update={"train_tokens": 1024, "final_loss_ratio": 0.1})
+    res = train_model(
+        tiny_corpus,
+        train_domains=["alpha", "beta"],
+        weights=np.array([0.5, 0.5]),
+        eval_domains=["alpha", "beta", "delta"],
+        cfg=cfg,
+        seed=0,
+    )
+    assert res.status == "diverged" and "final validation loss" in res.error
+    assert set(res.val_loss) == {"alpha", "beta", "delta"}
+
+
+def test_final_loss_ratio_at_its_default_keeps_run_ids():
+    from proxies.runs import RunSpec
+
+    spec = RunSpec(
+        kind="proxy",
+        corpus="c0ffee",
+        domains=("alpha", "beta"),
+        weights=(0.25, 0.75),
+        eval_domains=("alpha", "beta", "delta"),
+        train=TrainConfig(model="nano", seq_len=16),
+        seed=3,
+    )
+    assert spec.run_id == "8e6e2034bcf7a859"  # the id before the field existed
+    stricter = spec.model_copy(
+        update={"train": spec.train.model_copy(update={"final_loss_ratio": 0.9})}
+    )
+    assert stricter.hashed_data()["train"]["final_loss_ratio"] == 0.9
+    assert stricter.run_id != spec.run_id
 
 
 def _grads(model: torch.nn.Module) -> list[torch.Tensor]:
