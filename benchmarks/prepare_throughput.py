@@ -2,8 +2,8 @@
 against a plain ``tokenizers`` ``encode_batch`` loop over the same files.
 
 The text is real source code and documentation from Debian source packages (``linux-source-6.1``
-for a ~1 GB domain; the GCC 11 and 12, glibc, binutils, GDB and Linux sources for a ~3 GB
-one), gathered
+for a ~1 GB domain; for a ~3 GB one the GCC 11 and 12, glibc, binutils, GDB, Linux, Free
+Pascal and ACL2 sources, and the arm-none-eabi GCC sources, which repeat much of GCC 12), gathered
 once into JSON Lines files of 128 MB, one source file per line (the way teams keep text). The
 smoke variant gathers the venv's own ``.py`` files instead.
 
@@ -34,7 +34,7 @@ from benchmarks.suite import ROOT, Case, Column, Params, col, one_table
 
 #: Debian source tarballs and source folders per benchmark domain, from ``apt-get install
 #: linux-source-6.1 gcc-12-source gcc-11-source glibc-source binutils-source gdb-source
-#: fpc-source-3.2.2 acl2-books-source``.
+#: fpc-source-3.2.2 acl2-books-source gcc-arm-none-eabi-source``.
 DEBIAN_TARBALLS = {
     "kernel_part": ["/usr/src/linux-source-*.tar.*"],
     "kernel": ["/usr/src/linux-source-*.tar.*"],
@@ -47,6 +47,7 @@ DEBIAN_TARBALLS = {
         "/usr/src/linux-source-*.tar.*",
         "/usr/share/fpcsrc",
         "/usr/share/acl2-*/books",
+        "/usr/src/gcc-arm-none-eabi-source.tar.*",
     ],
 }
 PART_BYTES = 128_000_000
@@ -54,7 +55,7 @@ MAX_FILE_BYTES = 1_000_000
 
 
 class PrepareParams(Params):
-    """Preparation of 1 GB and 3 GB of real text: MB/s and peak RSS against encode_batch."""
+    """Text preparation vs a plain encode_batch loop, 1 and 2 processes: MB/s and peak RSS."""
 
     smoke: ClassVar[Mapping[str, Any]] = {
         "text_from": "venv",
@@ -65,17 +66,26 @@ class PrepareParams(Params):
 
     text_from: str = Field("debian", pattern="^(debian|venv)$")
     data_dir: str = "runs/_bench_text"
-    sizes_mb: dict[str, float] = {"kernel_part": 250, "kernel": 1000, "systems": 3000}
+    sizes_mb: dict[str, float] = {"kernel_part": 250}
     vocab: int = Field(4096, gt=256)
     sample_mb: float = 8.0
     runs: list[list[Any]] = [
         ["kernel_part", "baseline"],
         ["kernel_part", "prepare", 1],
         ["kernel_part", "prepare", 2],
+    ]
+    """[domain, "baseline" | "prepare", processes]: the baseline is one process."""
+
+
+class ScaleParams(PrepareParams):
+    """Preparation of 0.25, 1 and 3 GB of real text with 2 processes: peak RSS and MB/s."""
+
+    sizes_mb: dict[str, float] = {"kernel_part": 250, "kernel": 1000, "systems": 3000}
+    runs: list[list[Any]] = [
+        ["kernel_part", "prepare", 2],
         ["kernel", "prepare", 2],
         ["systems", "prepare", 2],
     ]
-    """[domain, "baseline" | "prepare", processes]: the baseline is one process."""
 
 
 def run(p: PrepareParams, work: Path) -> list[dict[str, Any]]:
@@ -229,18 +239,23 @@ def measure(folder: Path, tokenizer: Path, kind: str, workers: int, out: Path) -
 
 
 def _encode_batch_loop(files: list[Path], tokenizer: Path) -> int:
+    """Read, parse and encode, in batches of the size the preparation's workers use."""
     from tokenizers import Tokenizer
+
+    from proxies.prepare.worker import BATCH_BYTES, BATCH_DOCS
 
     tok = Tokenizer.from_file(str(tokenizer))
     n = 0
     batch: list[str] = []
+    size = 0
     for path in files:
         with open(path, encoding="utf-8") as fh:
             for line in fh:
                 batch.append(json.loads(line)["text"])
-                if len(batch) == 1024:
+                size += len(batch[-1])
+                if len(batch) >= BATCH_DOCS or size >= BATCH_BYTES:
                     n += sum(len(e.ids) + 1 for e in tok.encode_batch(batch))
-                    batch = []
+                    batch, size = [], 0
     if batch:
         n += sum(len(e.ids) + 1 for e in tok.encode_batch(batch))
     return n
@@ -299,8 +314,12 @@ COLUMNS: list[Column] = [
     ("tokens", col("tokens", ",")),
     ("seconds", col("seconds", ".0f")),
 ]
+SCALE_COLUMNS = [c for c in COLUMNS if c[0] != "x encode_batch"]
 
-CASES = [Case(name="prepare_throughput", params=PrepareParams, run=run, tables=one_table(COLUMNS))]
+CASES = [
+    Case(name="prepare_throughput", params=PrepareParams, run=run, tables=one_table(COLUMNS)),
+    Case(name="prepare_scale", params=ScaleParams, run=run, tables=one_table(SCALE_COLUMNS)),
+]
 
 
 if __name__ == "__main__":  # one measurement in this fresh process

@@ -78,6 +78,7 @@ def prepare_tokens_task(c: CorpusConfig, domain_dirs: dict[str, str]) -> str:
         ),
         min_domains=None if c.source == "folders" else c.min_domains,
         log=logger.info,
+        progress_bar=True,  # on a terminal only
     )
     logger.info("token corpus %s: %s", corpus.fingerprint, corpus.tokens("train"))
     return str(corpus.path)

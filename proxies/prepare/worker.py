@@ -28,8 +28,8 @@ from proxies.documents.text import clean_text, split_text
 from proxies.prepare.plan import MIN_DOC_CHARS, SPLITS, ShardJob, mix64, unit_interval
 
 #: Documents, and text bytes, per ``encode_batch`` call.
-BATCH_DOCS = 1024
-BATCH_BYTES = 4_000_000
+BATCH_DOCS = 256
+BATCH_BYTES = 1_000_000
 _TOKENIZERS: dict[str, Tokenizer] = {}
 #: Columns of ``.docs.npz``, one row per document kept: dedup id, selection key, tokens (EOS
 #: included) and UTF-8 bytes.

@@ -26,7 +26,7 @@ from mixtures.errors import ConfigError  # noqa: E402
 
 #: Cases whose smoke starts a Prefect server, runs a flow or starts a process per variant (tens
 #: of seconds); every other case's smoke takes seconds and runs in the fast loop.
-SLOW = ["prefect_overhead", "demo", "train_memory", "prepare_throughput"]
+SLOW = ["prefect_overhead", "demo", "train_memory", "prepare_throughput", "prepare_scale"]
 FAST = [name for name in all_cases() if name not in SLOW]
 
 

@@ -480,7 +480,9 @@ def test_sweep_through_the_cli_on_bin_and_npy_shards(tmp_path):
         f"{{alpha: {{train: ['{data}/alpha/*.bin']}}, beta: {{train: ['{data}/beta']}}, "
         f"gamma: {{train: ['{data}/gamma'], val: ['{data}/gamma_val']}}}}"
     )
+    # random ids: no model beats a uniform guess by much, so allow runs to end near it
     sets = [*_token_sets(tmp_path, domains), "sweep.n_runs=2", "proxy.train_tokens=2048"]
+    sets.append("proxy.final_loss_ratio=1.1")
     out = _mixopt(tmp_path, "sweep", sets)
     assert out.returncode == 0, out.stderr[-3000:]
     meta = pl.read_parquet(tmp_path / "exp" / "runs_meta.parquet")
