@@ -17,7 +17,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -57,9 +57,6 @@ from proxies.tokens import (
 )
 
 Log = Callable[[str], None]
-#: A unit size no file reaches: every file one unit (the tokenizer's sample does not depend on
-#: the shard size).
-_WHOLE = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -113,9 +110,7 @@ def prepare_tokens(
             failures[name] = str(exc)
     required = len(domain_dirs) if min_domains is None else min_domains
     _check_enough(units, failures, required, len(domain_dirs))
-    whole_files = {
-        name: (folder, plan_units(folder, unit_bytes=_WHOLE)) for name, (folder, _) in units.items()
-    }
+    whole_files = {name: (folder, _whole_files(us)) for name, (folder, us) in units.items()}
     encoding = _encoding(whole_files, out_dir, tokenizer, given, options, say, failures)
     _check_enough(
         {n: u for n, u in units.items() if n not in failures}, failures, required, len(domain_dirs)
@@ -151,6 +146,18 @@ def prepare_tokens(
         kept.append(domain)
     _check_enough({d.name: d for d in kept}, failures, required, len(domain_dirs))
     return _write_corpus(out_dir, kept, encoding, key, failures)
+
+
+def _whole_files(units: list[InputUnit]) -> list[InputUnit]:
+    """One unit per file, from a listing that may cut files into ranges: the tokenizer's
+    sample must not depend on the shard size, and the folder is not listed again."""
+    files: dict[Path, InputUnit] = {}
+    for u in units:
+        if u.path in files:
+            files[u.path] = replace(files[u.path], nbytes=files[u.path].nbytes + u.nbytes)
+        else:
+            files[u.path] = InputUnit(u.path, u.kind, nbytes=u.nbytes)
+    return list(files.values())
 
 
 def _check_enough(
