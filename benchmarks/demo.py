@@ -1,11 +1,12 @@
 """The demo (``make demo``: ``mixopt optimize --config configs/demo.yaml``): phases and outcome.
 
 What a user of the default experiment gets: how long each phase of the flow takes, and whether
-the chosen mixture beats the uniform and natural baselines at the target scale by more than the
-seed spread. The figures are read from the files of a finished experiment folder (the proxy and
-target run records' start and end times, ``comparison.parquet``, ``target_runs_meta.parquet``,
-``chosen.json``), so a demo run made elsewhere can be recorded without running it again. With
-``run`` the case runs the command itself first (the whole demo: it trains every model).
+the chosen mixture beats the uniform and natural baselines at the target scale, paired by seed
+(``proxies.compare``: the 95% interval of each per-seed difference above 0). The figures are read
+from the files of a finished experiment folder (the proxy and target run records' start and end
+times, ``target_runs_meta.parquet``, ``chosen.json``; ``comparison.parquet`` marks it finished),
+so a demo run made elsewhere can be recorded without running it again. With ``run`` the case runs
+the command itself first (the whole demo: it trains every model).
 """
 
 from __future__ import annotations
@@ -105,15 +106,22 @@ def phase_rows(exp: ExperimentDir) -> list[dict[str, Any]]:
 
 
 def outcome_rows(exp: ExperimentDir) -> list[dict[str, Any]]:
-    """Chosen mixture and baselines at the target scale: mean, std and value per seed."""
+    """Chosen mixture and baselines at the target scale: mean, std and value per seed, and for
+    each baseline the comparison with the chosen mixture paired by seed. The comparison is
+    recomputed from ``target_runs_meta.parquet``, so an experiment finished by an earlier build
+    gets the current verdict."""
     import polars as pl
 
-    comparison = pl.read_parquet(exp.comparison)
-    meta = pl.read_parquet(exp.target_meta).filter(pl.col("status") == "ok")
+    from proxies.compare import compare_target_runs
+
+    meta = pl.read_parquet(exp.target_meta)
+    comparison = compare_target_runs(meta)
+    ok = meta.filter(pl.col("status") == "ok")
     chosen = json.loads(exp.chosen.read_text())
     rows = []
     for r in comparison.iter_rows(named=True):
-        seeds = meta.filter(pl.col("label") == r["label"]).sort("seed")
+        seeds = ok.filter(pl.col("label") == r["label"]).sort("seed")
+        paired = {k: r[k] for k in PAIRED_KEYS} if r["label"] != "chosen" else {}
         rows.append(
             {
                 "kind": "mixture",
@@ -122,10 +130,24 @@ def outcome_rows(exp: ExperimentDir) -> list[dict[str, Any]]:
                 "std": r["std"],
                 "per_seed": seeds["target"].to_list(),
                 "beats_all_baselines": bool(r["beats_all_baselines"]),
+                **paired,
                 **({"weights": chosen["mixture"]} if r["label"] == "chosen" else {}),
             }
         )
     return rows
+
+
+#: The paired comparison of a baseline with the chosen mixture, as a result row keeps it.
+PAIRED_KEYS = (
+    "pairs",
+    "wins",
+    "paired_diff_mean",
+    "paired_diff_lo",
+    "paired_diff_hi",
+    "sign_p",
+    "verdict",
+    "seeds_needed",
+)
 
 
 def run(p: DemoParams, work: Path) -> list[dict[str, Any]]:
@@ -146,6 +168,7 @@ def tables(rows: list[dict[str, Any]]) -> list[Table]:
     phases = [
         [r["phase"], fmt(r["seconds"], ".0f"), r["detail"]] for r in rows if r["kind"] == "phase"
     ]
+    mixtures = [r for r in rows if r["kind"] == "mixture"]
     outcome = [
         [
             f"**{r['mixture']}**" if r["beats_all_baselines"] else r["mixture"],
@@ -153,13 +176,24 @@ def tables(rows: list[dict[str, Any]]) -> list[Table]:
             fmt(r["std"], ".3f"),
             ", ".join(fmt(v, ".3f") for v in r["per_seed"]),
         ]
-        for r in rows
-        if r["kind"] == "mixture"
+        for r in mixtures
     ]
-    return [
-        (["phase", "seconds", "detail"], phases),
-        (["mixture", "target mean", "std over seeds", "per seed"], outcome),
-    ]
+    header = ["mixture", "target mean", "std over seeds", "per seed"]
+    # results recorded before the comparison was paired have no verdict to show
+    if any("verdict" in r for r in mixtures):
+        from mixtures.report import paired_text
+
+        for cells, r in zip(outcome, mixtures, strict=True):
+            label = {**r, "label": r["mixture"]}
+            cells.append(paired_text(label) if "verdict" in r else _chosen_cell(r))
+        header.append("chosen against it, paired by seed")
+    return [(["phase", "seconds", "detail"], phases), (header, outcome)]
+
+
+def _chosen_cell(r: dict[str, Any]) -> str:
+    return (
+        "beats every baseline" if r["beats_all_baselines"] else "not shown to beat every baseline"
+    )
 
 
 CASES = [Case(name="demo", params=DemoParams, run=run, tables=tables)]

@@ -55,14 +55,17 @@ def _print_summary(summary: dict) -> None:
 
 
 def _print_comparison(rows: list[dict]) -> None:
+    """The target runs' table, then the paired comparison per baseline and the verdict."""
     if not rows:
         return
+    from mixtures.report import paired_lines
+
     print("\nTarget runs (the target at target scale, lower is better):")
     print(f"  {'mixture':<10} {'mean':>8} {'std':>8} {'seeds':>5}")
     for r in rows:
         print(f"  {r['label']:<10} {r['mean']:8.4f} {r['std']:8.4f} {r['seeds']:5d}")
-    beats = any(r.get("beats_all_baselines") for r in rows)
-    print(f"chosen beats every baseline by more than the seed spread: {beats}")
+    for line in paired_lines(rows):
+        print(line)
 
 
 def _bind(args: argparse.Namespace, config) -> None:

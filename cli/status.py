@@ -154,14 +154,22 @@ def format_status(summary: dict[str, Any]) -> str:
     handoff = summary.get("target_handoff")
     if handoff is not None:
         lines.append(handoff["message"])
-    for row in summary["comparison"] or []:
-        lines.append(
-            f"target run {row['label']:<10} mean {row['mean']:.4f} std {row['std']:.4f} "
-            f"({row['seeds']} seeds)"
-        )
+    if summary["comparison"]:
+        lines += _comparison_lines(summary["comparison"])
     if chosen is None and best is None:
         lines.append("no finished run collected yet")
     return "\n".join(lines)
+
+
+def _comparison_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """The target runs per mixture, then their paired comparison and verdict."""
+    from mixtures.report import paired_lines  # imported here: it loads matplotlib
+
+    lines = [
+        f"target run {r['label']:<10} mean {r['mean']:.4f} std {r['std']:.4f} ({r['seeds']} seeds)"
+        for r in rows
+    ]
+    return lines + paired_lines(rows)
 
 
 def watch(exp_dir: str | Path, *, interval: float, timeout: float | None = None) -> dict:

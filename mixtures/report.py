@@ -26,8 +26,19 @@ COMPARISON_COLUMNS = [
     "max",
     "seeds",
     "margin_vs_chosen",
-    "paired_margin_std",
+    "pairs",
+    "wins",
+    "paired_diff_mean",
+    "paired_diff_lo",
+    "paired_diff_hi",
+    "sign_p",
+    "verdict",
 ]
+#: How the paired differences read in a report.
+PAIRED_NOTE = (
+    "Paired by seed (a mixture's run with seed s shares its initialisation and batch order with "
+    "the others'): per seed, baseline - chosen, positive when the chosen mixture is lower."
+)
 
 
 @dataclass(frozen=True)
@@ -141,16 +152,73 @@ def render_report(
         lines += [
             "## Target runs (larger model, several seeds)",
             md_table(comparison, COMPARISON_COLUMNS),
-            "Chosen beats every baseline by more than the seed spread: "
-            f"**{beats_all_baselines(comparison)}**.",
         ]
+        paired = paired_lines(comparison, bold=True)
+        if paired:
+            *against, verdict = paired
+            lines += [PAIRED_NOTE, "\n".join(f"- {line}" for line in against), verdict]
     elif target_note:
         lines += ["## Target runs", target_note]
     return "\n\n".join(lines)
 
 
 def beats_all_baselines(comparison: Sequence[Mapping[str, Any]]) -> bool:
+    """The chosen mixture's verdict in the rows of ``proxies.compare.compare_target_runs``."""
     return bool(comparison) and any(r["beats_all_baselines"] for r in comparison)
+
+
+def _interval(r: Mapping[str, Any]) -> str:
+    return f"95% CI {r['paired_diff_lo']:.3f} to {r['paired_diff_hi']:.3f}"
+
+
+def baseline_line(r: Mapping[str, Any]) -> str:
+    """One baseline row of ``compare_target_runs`` as a sentence: "chosen vs uniform: lower on 5
+    of 5 seeds, by 0.150 (95% CI 0.090 to 0.210): better". Differences are baseline - chosen."""
+    return f"chosen vs {r['label']}: {paired_text(r)}"
+
+
+def paired_text(r: Mapping[str, Any]) -> str:
+    """``baseline_line`` without its "chosen vs <label>: " head."""
+    pairs = r["pairs"] or 0
+    if pairs == 0:
+        return "no seed that both ran ok: inconclusive"
+    text = f"lower on {r['wins']} of {pairs} seed{'s' * (pairs > 1)}, "
+    text += f"by {r['paired_diff_mean']:.3f}"
+    text += " (one seed: no interval)" if r["paired_diff_lo"] is None else f" ({_interval(r)})"
+    text += f": {r['verdict']}"
+    needed = r.get("seeds_needed")
+    if r["verdict"] == "inconclusive" and needed is not None and needed > pairs:
+        text += f" (with the same mean and spread, {needed} seeds would put the CI above 0)"
+    return text
+
+
+def verdict_line(comparison: Sequence[Mapping[str, Any]], *, bold: bool = False) -> str:
+    """Whether the chosen mixture beats every baseline, and how surely: the closest interval
+    when it does, the baselines it does not beat when it does not."""
+    beats = beats_all_baselines(comparison)
+    text = (
+        "Chosen beats every baseline (paired by seed, the 95% CI of each difference above 0): "
+        + (f"**{beats}**" if bold else str(beats))
+    )
+    baselines = [r for r in comparison if r["label"] != "chosen"]
+    if not any(r["label"] == "chosen" for r in comparison):
+        return text + "; no chosen run finished ok."
+    if not baselines:
+        return text + "; no baseline run finished ok."
+    if beats:
+        r = min(baselines, key=lambda r: r["paired_diff_lo"])
+        return text + f"; closest: {r['label']}, by {r['paired_diff_mean']:.3f} ({_interval(r)})."
+    short = [r for r in baselines if r["verdict"] != "better"]
+    return text + "; " + ", ".join(f"{r['verdict']} against {r['label']}" for r in short) + "."
+
+
+def paired_lines(comparison: Sequence[Mapping[str, Any]], *, bold: bool = False) -> list[str]:
+    """``baseline_line`` per baseline, then ``verdict_line``; none for rows written before the
+    comparison was paired (no ``verdict`` column)."""
+    if not comparison or "verdict" not in comparison[0]:
+        return []
+    lines = [baseline_line(r) for r in comparison if r["label"] != "chosen"]
+    return [*lines, verdict_line(comparison, bold=bold)]
 
 
 def write_report(path: Path, text: str, pngs: Sequence[Path]) -> Path:

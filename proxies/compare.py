@@ -1,42 +1,149 @@
-"""The target runs' verdict: each mixture's target over seeds, and whether the chosen mixture
-beats every baseline by more than the seed spread."""
+"""The target runs' verdict: each mixture's target over seeds, and, paired by seed, whether the
+chosen mixture is lower than each baseline with 95% confidence.
+
+Every mixture's target run with seed s shares its initialisation and batch-index stream, so the
+per-seed difference (baseline - chosen) removes most of the seed noise that an unpaired
+comparison of means has to beat; on the demo the unpaired criterion flipped between machines
+while the chosen mixture won seed for seed.
+"""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
 import polars as pl
+from scipy import stats
 
 from mixtures.errors import DataError
 
+#: Two-sided confidence level of the paired difference's interval.
+CONFIDENCE = 0.95
+#: ``seeds_needed`` looks no further: beyond this the difference is too small to settle by seeds.
+MAX_SEEDS = 100
 
-def _paired_margins(ok: pl.DataFrame, labels: list[str]) -> pl.Series:
-    """Std over seeds of (label - chosen) on the seeds both ran.
+Verdict = Literal["better", "worse", "inconclusive"]
 
-    Every mixture's run with seed s shares its initialisation and batch-index stream, so the
-    per-seed difference removes most of the seed noise; its spread is shown beside the unpaired
-    criterion, which stays the one ``beats_all_baselines`` uses.
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """The chosen mixture against one baseline on the seeds both ran ok.
+
+    ``diff`` is baseline - chosen per seed (positive: chosen lower, which is better). ``se``,
+    ``lo`` and ``hi`` (the Student-t interval at ``CONFIDENCE``) need two pairs; ``sign_p`` is
+    the one-sided exact sign test, P[wins >= observed] for a fair coin over all ``pairs``, so a
+    tie counts as a seed not won.
     """
+
+    pairs: int
+    wins: int
+    mean: float | None
+    se: float | None
+    lo: float | None
+    hi: float | None
+    sign_p: float | None
+    seeds_needed: int | None
+
+    @property
+    def verdict(self) -> Verdict:
+        """better: the interval lies above 0; worse: below 0; else, and always with fewer than
+        2 pairs, inconclusive."""
+        if self.lo is not None and self.lo > 0:
+            return "better"
+        if self.hi is not None and self.hi < 0:
+            return "worse"
+        return "inconclusive"
+
+
+def t_quantile(pairs: int, *, level: float = CONFIDENCE) -> float:
+    """Student-t quantile for a two-sided ``level`` interval of a mean over ``pairs`` values."""
+    return float(stats.t.ppf(0.5 + level / 2, pairs - 1))
+
+
+def seeds_needed(mean: float, sd: float, *, level: float = CONFIDENCE) -> int | None:
+    """Fewest pairs at which a paired difference with this ``mean`` and standard deviation ``sd``
+    would have its interval above 0: a plug-in planning guess (it takes the observed mean and
+    spread as the truth), not a power calculation. None when ``mean`` is not above 0 or more than
+    ``MAX_SEEDS`` would be needed."""
+    if not mean > 0:
+        return None
+    for n in range(2, MAX_SEEDS + 1):
+        if mean - t_quantile(n, level=level) * sd / math.sqrt(n) > 0:
+            return n
+    return None
+
+
+def paired_comparison(diff: Sequence[float], *, level: float = CONFIDENCE) -> PairedComparison:
+    """Wins, mean, standard error, t interval and sign test of per-seed ``diff`` (baseline -
+    chosen). Identical differences give a zero-width interval at their value."""
+    n = len(diff)
+    if n == 0:
+        return PairedComparison(0, 0, None, None, None, None, None, None)
+    wins = sum(d > 0 for d in diff)
+    sign_p = float(stats.binom.sf(wins - 1, n, 0.5))
+    mean = math.fsum(diff) / n
+    if n == 1:
+        return PairedComparison(1, wins, mean, None, None, None, sign_p, None)
+    sd = math.sqrt(math.fsum((d - mean) ** 2 for d in diff) / (n - 1))
+    se = sd / math.sqrt(n)
+    half = t_quantile(n, level=level) * se
+    needed = seeds_needed(mean, sd, level=level)
+    return PairedComparison(n, wins, mean, se, mean - half, mean + half, sign_p, needed)
+
+
+#: The paired columns of ``compare_target_runs``, in order (``PairedComparison``'s fields).
+PAIRED_SCHEMA: dict[str, type[pl.DataType]] = {
+    "pairs": pl.Int64,
+    "wins": pl.Int64,
+    "paired_diff_mean": pl.Float64,
+    "paired_diff_se": pl.Float64,
+    "paired_diff_lo": pl.Float64,
+    "paired_diff_hi": pl.Float64,
+    "sign_p": pl.Float64,
+    "verdict": pl.String,
+    "seeds_needed": pl.Int64,
+}
+
+
+def _paired_columns(ok: pl.DataFrame, labels: list[str]) -> pl.DataFrame:
+    """One row per label of ``PAIRED_SCHEMA``: the baseline against the chosen mixture on their
+    common seeds; null on the chosen row and on every row when no chosen run finished ok."""
     chosen = ok.filter(pl.col("label") == "chosen").select("seed", pl.col("target").alias("c"))
-    out: list[float | None] = []
+    rows: list[dict[str, object]] = []
     for label in labels:
-        pairs = ok.filter(pl.col("label") == label).join(chosen, on="seed")
-        diff = (pairs["target"] - pairs["c"]) if label != "chosen" else None
-        spread = diff.std(ddof=1) if diff is not None and len(diff) > 1 else None
-        # A float column's std is a float, or None when fewer than two values are not null.
-        out.append(spread if isinstance(spread, float) else None)
-    return pl.Series("paired_margin_std", out, dtype=pl.Float64)
+        if label == "chosen" or chosen.is_empty():
+            rows.append(dict.fromkeys(PAIRED_SCHEMA))
+            continue
+        pairs = ok.filter(pl.col("label") == label).join(chosen, on="seed").sort("seed")
+        r = paired_comparison((pairs["target"] - pairs["c"]).to_list())
+        values = (r.pairs, r.wins, r.mean, r.se, r.lo, r.hi, r.sign_p, r.verdict, r.seeds_needed)
+        rows.append(dict(zip(PAIRED_SCHEMA, values, strict=True)))
+    return pl.DataFrame(rows, schema=PAIRED_SCHEMA, orient="row")
 
 
 def compare_target_runs(meta: pl.DataFrame) -> pl.DataFrame:
-    """Per mixture label: mean, std and count of the target over seeds, best first.
+    """Per mixture label, best first: the target over seeds (``mean``, ``std``, ``min``, ``max``,
+    ``seeds``, ``margin_vs_chosen`` = mean - chosen mean), unpaired and for display; then, on
+    baseline rows, the comparison with the chosen mixture paired by seed on the seeds both ran
+    ok (``PairedComparison``): ``pairs``, ``wins`` (seeds where chosen is lower),
+    ``paired_diff_mean``, ``paired_diff_se``, the 95% interval ``paired_diff_lo`` to
+    ``paired_diff_hi`` (of baseline - chosen), ``sign_p``, ``verdict`` (better, worse,
+    inconclusive) and ``seeds_needed``.
 
-    ``beats_all_baselines`` is true for the chosen mixture when, against every baseline, its mean
-    is lower by more than the larger of the two seed spreads (standard deviations); never with a
-    single seed, whose spread is unknown.
-    ``paired_margin_std`` is the spread of the per-seed differences to the chosen mixture.
+    ``beats_all_baselines`` is true on the chosen row when the verdict is "better" against every
+    baseline: the interval lies above 0, which takes at least 2 common seeds.
     """
     ok = meta.filter(pl.col("status") == "ok")
     if ok.is_empty():
         raise DataError("no target run finished ok; nothing to compare")
+    twice = ok.group_by("label", "seed").len().filter(pl.col("len") > 1)
+    if not twice.is_empty():
+        raise DataError(
+            "more than one ok target run per mixture and seed, cannot pair them: "
+            f"{twice.select('label', 'seed').to_dicts()}"
+        )
     summary = (
         ok.group_by("label")
         .agg(
@@ -46,30 +153,18 @@ def compare_target_runs(meta: pl.DataFrame) -> pl.DataFrame:
             pl.col("target").max().alias("max"),
             pl.len().alias("seeds"),
         )
-        .sort("mean")
+        .sort("mean", "label")
     )
-    rows = {r["label"]: r for r in summary.iter_rows(named=True)}
-    chosen = rows.get("chosen")
-    margins: list[float | None] = []
-    for r in summary.iter_rows(named=True):
-        if chosen is None or r["label"] == "chosen":
-            margins.append(None)
-        else:
-            margins.append(r["mean"] - chosen["mean"])
-    summary = summary.with_columns(
-        pl.Series("margin_vs_chosen", margins, dtype=pl.Float64),
-        _paired_margins(ok, summary["label"].to_list()),
+    chosen_mean = summary.filter(pl.col("label") == "chosen")["mean"]
+    margin = (
+        pl.when(pl.col("label") != "chosen").then(pl.col("mean") - chosen_mean.item())
+        if len(chosen_mean)
+        else pl.lit(None, dtype=pl.Float64)
     )
-    beats = (
-        chosen is not None
-        and len(rows) > 1
-        and all(r["seeds"] >= 2 for r in rows.values())  # one seed has no spread to beat
-        and all(
-            r["mean"] - chosen["mean"] > max(r["std"], chosen["std"])
-            for label, r in rows.items()
-            if label != "chosen"
-        )
-    )
+    summary = summary.with_columns(margin.alias("margin_vs_chosen"))
+    summary = summary.hstack(_paired_columns(ok, summary["label"].to_list()))
+    verdicts = summary.filter(pl.col("label") != "chosen")["verdict"].to_list()
+    beats = len(chosen_mean) > 0 and bool(verdicts) and all(v == "better" for v in verdicts)
     return summary.with_columns(
         (pl.col("label") == "chosen").and_(pl.lit(beats)).alias("beats_all_baselines")
     )

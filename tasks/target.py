@@ -35,7 +35,8 @@ def plan_target_runs_task(
 def compare_target_runs_task(
     config: ExperimentConfig, plan: Plan, labels: dict[str, str], exp: ExperimentDir
 ) -> list[dict]:
-    """Target metric per mixture (mean, spread over seeds); Parquet + table artifact."""
+    """Target metric per mixture (mean, spread over seeds) and each baseline against the chosen
+    mixture paired by seed (``proxies.compare``); Parquet + table artifact."""
     records = RunStore(exp.target_store).records(run_ids=set(labels))
     target = target_value_fn(config, plan)
     _, meta = records_to_tables(
@@ -47,7 +48,10 @@ def compare_target_runs_task(
     create_table_artifact(
         key=f"{config.name.replace('_', '-')}-target-comparison",
         table=summary.with_columns(pl.col(pl.Float64).round(4)).to_dicts(),
-        description="target at target scale: chosen mixture vs baselines (lower is better)",
+        description=(
+            "target at target scale: chosen mixture vs baselines (lower is better), paired by "
+            "seed: baseline - chosen per seed, verdict from its 95% CI"
+        ),
     )
     return summary.to_dicts()
 

@@ -201,3 +201,36 @@ def test_train_memory_smoke(tmp_path):
     # one batch, one initialisation: every way of taking the loss gives the same value
     assert rows["chunked"]["loss"] == pytest.approx(rows["plain"]["loss"], abs=1e-4)
     assert rows["chunked_micro4"]["loss"] == pytest.approx(rows["plain"]["loss"], abs=1e-4)
+
+
+def test_demo_outcome_recomputes_the_paired_verdict(tmp_path):
+    import polars as pl
+
+    from benchmarks.demo import outcome_rows, tables
+    from configs.experiment import ExperimentDir
+
+    exp = ExperimentDir(tmp_path)
+    exp.root.mkdir(exist_ok=True)
+    runs = {
+        "chosen": [5.33, 5.37, 5.32],
+        "uniform": [5.45, 5.53, 5.50],
+        "natural": [5.44, 5.87, 5.48],
+    }
+    rows = [
+        {"label": label, "status": "ok", "target": v, "seed": s}
+        for label, values in runs.items()
+        for s, v in enumerate(values)
+    ]
+    rows.append({"label": "natural", "status": "failed", "target": None, "seed": 3})
+    pl.DataFrame(rows).write_parquet(exp.target_meta)
+    exp.chosen.write_text(json.dumps({"mixture": {"a": 0.6, "b": 0.4}}))
+    out = {r["mixture"]: r for r in outcome_rows(exp)}
+    assert out["uniform"]["verdict"] == "better" and out["uniform"]["wins"] == 3
+    assert out["natural"]["verdict"] == "inconclusive" and out["natural"]["pairs"] == 3
+    assert out["natural"]["per_seed"] == [5.44, 5.87, 5.48]
+    assert not out["chosen"]["beats_all_baselines"] and "verdict" not in out["chosen"]
+    _, (header, cells) = tables(list(out.values()))
+    assert header[-1] == "chosen against it, paired by seed"
+    by_name = {c[0]: c[-1] for c in cells}
+    assert by_name["chosen"] == "not shown to beat every baseline"
+    assert by_name["uniform"] == "lower on 3 of 3 seeds, by 0.153 (95% CI 0.077 to 0.229): better"

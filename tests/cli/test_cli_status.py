@@ -102,3 +102,29 @@ def test_not_an_experiment_folder_is_a_clear_error(tmp_path, capsys) -> None:
         summarize_experiment(tmp_path)
     assert main(["status", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_target_runs_show_the_paired_verdict(tmp_path, capsys) -> None:
+    from cli.main import _print_comparison
+    from proxies.compare import compare_target_runs
+
+    exp = _experiment(tmp_path)
+    rows = [
+        {"label": label, "status": "ok", "target": 5.0 + s / 10 + d, "seed": s}
+        for label, d in {"chosen": 0.0, "uniform": 0.2}.items()
+        for s in range(3)
+    ]
+    comparison = compare_target_runs(pl.DataFrame(rows))
+    comparison.write_parquet(exp / "comparison.parquet")
+    text = format_status(summarize_experiment(exp))
+    assert "target run uniform    mean 5.3000 std 0.1000 (3 seeds)" in text
+    assert "chosen vs uniform: lower on 3 of 3 seeds, by 0.200 (95% CI 0.200 to 0.200): better" in (
+        text
+    )
+    assert "above 0): True; closest: uniform" in text
+    _print_comparison(comparison.to_dicts())
+    assert "above 0): True; closest: uniform" in capsys.readouterr().out
+    # a comparison written before it was paired: the table, and no verdict it cannot back
+    comparison.select("label", "mean", "std", "seeds").write_parquet(exp / "comparison.parquet")
+    old = format_status(summarize_experiment(exp))
+    assert "target run chosen" in old and "chosen vs" not in old and "beats" not in old

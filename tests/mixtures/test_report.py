@@ -66,3 +66,40 @@ def test_a_target_run_handed_elsewhere_is_said_where() -> None:
     text = _render(target_note=note)
     assert "## Target runs\n\n" + note in text
     assert "## Target runs" not in _render()
+
+
+def _comparison() -> list[dict]:
+    from proxies.compare import compare_target_runs
+
+    chosen = [5.30, 5.40, 5.50, 5.35, 5.45]
+    rows = [
+        {"label": label, "status": "ok", "target": c + d, "seed": s}
+        for label, diffs in {
+            "chosen": [0.0] * 5,
+            "uniform": [0.14, 0.18, 0.12, 0.16, 0.15],
+            "natural": [0.30, -0.10, 0.05, 0.20, -0.05],
+        }.items()
+        for s, (c, d) in enumerate(zip(chosen, diffs, strict=True))
+    ]
+    return compare_target_runs(pl.DataFrame(rows)).to_dicts()
+
+
+def test_the_target_runs_verdict_is_stated_paired_by_seed_with_its_interval() -> None:
+    text = _render(comparison=_comparison())
+    assert (
+        "- chosen vs uniform: lower on 5 of 5 seeds, by 0.150 (95% CI 0.122 to 0.178): better"
+        in (text)
+    )
+    assert (
+        "- chosen vs natural: lower on 3 of 5 seeds, by 0.080 (95% CI -0.129 to 0.289): "
+        "inconclusive (with the same mean and spread, 20 seeds would put the CI above 0)" in text
+    )
+    assert (
+        "Chosen beats every baseline (paired by seed, the 95% CI of each difference above 0): "
+        "**False**; inconclusive against natural." in text
+    )
+    better = [r for r in _comparison() if r["label"] != "natural"]
+    better[0] = {**better[0], "beats_all_baselines": True}
+    assert "**True**; closest: uniform, by 0.150 (95% CI 0.122 to 0.178)." in _render(
+        comparison=better
+    )

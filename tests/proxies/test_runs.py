@@ -6,7 +6,6 @@ import pytest
 
 from mixtures.errors import ConfigError, DataError
 from mixtures.mixture import Mixture
-from proxies.compare import compare_target_runs
 from proxies.config import PRESETS
 from proxies.planning import natural_mixture, split_domains
 from proxies.records import records_to_tables, target_fn
@@ -118,32 +117,6 @@ def test_records_to_tables_keeps_ok_runs_and_joins_by_id():
     assert meta.filter(pl.col("run_id") == "r3")["target"].item() is None
     with pytest.raises(DataError, match="expected domains"):
         records_to_tables(recs, train_domains=["x", "y"], target=fn)
-
-
-def test_compare_target_runs_needs_margin_beyond_the_seed_spread():
-    def meta(values):
-        rows = [
-            {"label": k, "status": "ok", "target": v, "seed": i}
-            for k, vs in values.items()
-            for i, v in enumerate(vs)
-        ]
-        return pl.DataFrame(rows)
-
-    clear = compare_target_runs(meta({"chosen": [1.0, 1.1], "uniform": [2.0, 2.1]}))
-    assert clear["label"].to_list() == ["chosen", "uniform"]
-    assert clear.filter(pl.col("label") == "chosen")["beats_all_baselines"].item()
-    noisy = compare_target_runs(meta({"chosen": [1.0, 2.0], "uniform": [1.6, 1.7]}))
-    assert not noisy["beats_all_baselines"].any()
-    # per-seed differences: uniform - chosen = 0.6, -0.3 -> std 0.636
-    paired = noisy.filter(pl.col("label") == "uniform")["paired_margin_std"].item()
-    assert paired == pytest.approx(0.6364, abs=1e-3)
-    assert noisy.filter(pl.col("label") == "chosen")["paired_margin_std"].item() is None
-    one_seed = compare_target_runs(meta({"chosen": [1.0], "uniform": [1.0000001]}))
-    assert not one_seed["beats_all_baselines"].any()  # no spread to beat with one seed
-    with pytest.raises(DataError, match="no target run"):
-        compare_target_runs(
-            pl.DataFrame({"label": ["a"], "status": ["failed"], "target": [None], "seed": [0]})
-        )
 
 
 def test_split_domains_and_natural_mixture():
