@@ -15,7 +15,7 @@ import statistics
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -168,3 +168,173 @@ COLUMNS: list[Column] = [
 CASES = [
     Case(name="trainer_throughput", params=ThroughputParams, run=run, tables=one_table(COLUMNS))
 ]
+
+
+class PackParams(Params):
+    """Packed trainer: aggregate tokens/s of K stacked proxies against the same models trained
+    one after another (goals on 2 CPU cores: never slower, >= 1.2x at micro K=16)."""
+
+    smoke: ClassVar[Mapping[str, Any]] = {
+        "presets": ["nano"],
+        "precisions": ["fp32"],
+        "packs": [1, 2],
+        "vocab": 300,
+        "seq_len": 32,
+        "batch_size": 4,
+        "steps": 3,
+        "solo_models": 2,
+        "corpus_mb": 0.2,
+        "matmul_size": 256,
+    }
+
+    presets: list[str] = ["micro", "small", "base"]
+    """Model presets (``proxies.config.PRESETS``)."""
+    precisions: list[Literal["fp32", "bf16"]] = ["fp32", "bf16"]
+    packs: list[int] = [1, 2, 4, 8, 16, 32]
+    """Pack sizes K."""
+    device: Literal["cpu", "cuda"] = "cpu"
+    vocab: int = 1024
+    """BPE vocabulary of the smoke corpus (the demo's)."""
+    seq_len: int = 128
+    batch_size: int = 8
+    """Sequences per step and model (the demo's proxies: 8 x 128)."""
+    steps: int = Field(12, ge=2)
+    """Measured optimizer steps per run (after one warm-up run per shape and precision)."""
+    solo_models: int = Field(32, ge=1)
+    """At most this many of a pack's K models are also trained one after another, just before
+    the pack, for the one-at-a-time rate (the same seeds and shape; a smaller number saves time
+    at large K)."""
+    corpus_mb: float = Field(0.5, gt=0)
+    matmul_size: int = Field(2048, ge=64)
+    """Square matmul of the peak-rate measurement."""
+
+
+def matmul_rate(dtype: Any, *, size: int, device: str, seconds: float = 1.0) -> float:
+    """Measured GFLOP/s of a square ``size`` matmul in ``dtype`` (the machine's reachable peak)."""
+    import torch
+
+    a = torch.randn(size, size, device=device).to(dtype)
+    b = torch.randn(size, size, device=device).to(dtype)
+    for _ in range(3):
+        a @ b
+    n, start = 0, time.perf_counter()
+    while True:
+        a @ b
+        n += 1
+        if device == "cuda":
+            torch.cuda.synchronize()
+        if time.perf_counter() - start > seconds:
+            break
+    return 2 * size**3 * n / (time.perf_counter() - start) / 1e9
+
+
+def flops_per_token(shape: Any, *, vocab: int, seq_len: int) -> float:
+    """Training FLOPs per token: 6 x (non-embedding parameters + the output layer) plus the
+    attention scores (6 x layers x seq_len x d_model, forward and backward)."""
+    d, f, L = shape.d_model, shape.d_ff, shape.n_layers
+    kv = shape.kv_heads * (d // shape.n_heads)
+    params = L * (2 * d * d + 2 * d * kv + 3 * d * f) + vocab * d
+    return 6.0 * params + 6.0 * L * seq_len * d
+
+
+def run_packs(p: PackParams, work: Path) -> list[dict[str, Any]]:
+    import numpy as np
+    import torch
+
+    from proxies.pack import Member, train_pack
+    from proxies.train import TrainConfig, train_model
+
+    corpus = smoke_corpus(work, vocab=p.vocab, cap_bytes=int(p.corpus_mb * 1e6))
+    domains = list(corpus.domains)
+    rng = np.random.default_rng(0)
+    peaks = {
+        "fp32": matmul_rate(torch.float32, size=p.matmul_size, device=p.device),
+        "bf16": matmul_rate(torch.bfloat16, size=p.matmul_size, device=p.device),
+    }
+    print(f"matmul GFLOP/s: fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f}")
+    rows = []
+    for preset in p.presets:
+        for precision in p.precisions:
+            cfg = TrainConfig(
+                model=preset,
+                seq_len=p.seq_len,
+                batch_size=p.batch_size,
+                train_tokens=p.steps * p.batch_size * p.seq_len,
+                eval_tokens=max(64, p.seq_len),
+                device=p.device,
+                precision=precision,
+            )
+            flops = flops_per_token(cfg.shape, vocab=corpus.vocab_size, seq_len=p.seq_len)
+
+            def mixture() -> Any:
+                return rng.dirichlet(np.ones(len(domains)))
+
+            def solo_rate(k: int, cfg: TrainConfig) -> float:
+                """Aggregate tokens/s of k models trained one after another."""
+                tokens, seconds = 0, 0.0
+                for i in range(k):
+                    res = train_model(
+                        corpus,
+                        train_domains=domains,
+                        weights=mixture(),
+                        eval_domains=domains[:1],
+                        cfg=cfg,
+                        seed=i,
+                    )
+                    tokens += res.tokens
+                    seconds += res.tokens / res.tokens_per_second
+                return tokens / seconds
+
+            def pack_rate(k: int, cfg: TrainConfig) -> float:
+                members = [Member(seed=i, weights=mixture()) for i in range(k)]
+                results = train_pack(
+                    corpus,
+                    train_domains=domains,
+                    members=members,
+                    eval_domains=domains[:1],
+                    cfg=cfg,
+                )
+                return sum(r.tokens_per_second for r in results)
+
+            solo_rate(1, cfg), pack_rate(2, cfg)  # warm-up: allocator, kernels, first-call costs
+            for k in p.packs:
+                # back to back, so that a drifting machine load hits both alike
+                solo = solo_rate(min(k, p.solo_models), cfg)
+                rate = pack_rate(k, cfg)
+                row = {
+                    "preset": preset,
+                    "precision": precision,
+                    "device": p.device,
+                    "pack": k,
+                    "solo_tokens_per_s": solo,
+                    "pack_tokens_per_s": rate,
+                    "speedup": rate / solo,
+                    "model_gflops": rate * flops / 1e9,
+                    "peak_share": rate * flops / 1e9 / peaks[precision],
+                    "peak_gflops": peaks[precision],
+                }
+                print(
+                    f"{preset} {precision} K={k}: pack {rate:.0f} tok/s, one at a time "
+                    f"{solo:.0f}, {row['speedup']:.2f}x, {row['peak_share']:.1%} of the "
+                    f"{precision} matmul peak",
+                    flush=True,
+                )
+                rows.append(row)
+    return rows
+
+
+PACK_COLUMNS: list[Column] = [
+    ("preset", col("preset")),
+    ("precision", col("precision")),
+    ("device", col("device")),
+    ("K", col("pack")),
+    ("one at a time tok/s", col("solo_tokens_per_s", ".0f")),
+    ("pack tok/s", col("pack_tokens_per_s", ".0f")),
+    ("speedup", col("speedup", ".2f")),
+    ("model GFLOP/s", col("model_gflops", ".1f")),
+    ("share of matmul peak", lambda r: f"{100 * r['peak_share']:.1f}%"),
+]
+
+CASES.append(
+    Case(name="pack_throughput", params=PackParams, run=run_packs, tables=one_table(PACK_COLUMNS))
+)

@@ -49,6 +49,13 @@ OPERATIONAL_FIELDS = (
     "corpus.min_domains",
     "corpus.workers",
     "corpus.shard_mb",
+    # proxies.config.OPERATIONAL: how a train config's runs execute, not what they compute
+    "proxy.pack",
+    "proxy.compile",
+    "search.bo_proxy.pack",
+    "search.bo_proxy.compile",
+    "target_run.train.pack",
+    "target_run.train.compile",
 )
 #: Differences named in the error before "and N more".
 SHOWN_DIFFERENCES = 4

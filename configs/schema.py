@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,8 @@ from proxies.config import EvaluatorRef, PresetName, TrainConfig
 from proxies.evaluators import check_evaluator
 
 BaselineName = Literal["uniform", "natural"]
+#: A device the thread runner can lease: a numbered CUDA device or the CPU.
+_DEVICE = re.compile(r"cpu|cuda:\d+")
 
 
 def _default_baselines() -> list[BaselineName]:
@@ -201,6 +204,60 @@ class RunnerConfig(_Strict):
     )
     address: str | None = Field(None, description="dask scheduler / ray address; null = local")
     torch_threads: int | None = Field(None, ge=1, description="torch threads per run; null = all")
+    devices: list[str] | None = Field(
+        None,
+        description="thread: the devices ('cuda:N' or 'cpu') leased to concurrent runs, each run "
+        "taking the least busy one (in turn on ties); null = every CUDA device torch sees, none "
+        "without CUDA (runs then train on their train.device)",
+    )
+    gpus: float | None = Field(
+        None,
+        ge=0,
+        description="dask/ray without address: the whole number of GPUs the local cluster or "
+        "instance offers; null = the CUDA devices torch sees (counted when the runner is made)",
+    )
+    gpus_per_task: float | None = Field(
+        None,
+        gt=0,
+        description="dask/ray: GPUs each training task requests; a fraction lets several runs "
+        "share one GPU; null = 1 where the cluster offers GPUs (a local dask worker's share "
+        "when it has less), 0 where it offers none",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> RunnerConfig:
+        if self.devices is not None:
+            if self.kind != "thread":
+                raise ValueError(f"runner.devices is for kind 'thread', not {self.kind!r}")
+            bad = [d for d in self.devices if not _DEVICE.fullmatch(d)]
+            if bad:
+                raise ValueError(f"runner.devices must be 'cuda:N' or 'cpu', got {bad}")
+            if len(set(self.devices)) != len(self.devices):
+                raise ValueError(f"runner.devices names a device twice: {self.devices}")
+        if self.kind == "thread" and (self.gpus is not None or self.gpus_per_task is not None):
+            raise ValueError(
+                "runner.gpus and runner.gpus_per_task are for kind dask or ray; "
+                "the thread runner leases runner.devices"
+            )
+        if self.gpus is not None:
+            if self.address is not None:
+                raise ValueError(
+                    f"runner.gpus sizes a local cluster; the one at {self.address!r} offers its "
+                    "own GPUs"
+                )
+            if not float(self.gpus).is_integer():
+                raise ValueError(f"runner.gpus must be a whole number of GPUs, got {self.gpus}")
+        n = self.gpus_per_task
+        if n is not None and n > 1 and not float(n).is_integer():
+            raise ValueError(
+                f"runner.gpus_per_task above 1 must be a whole number of GPUs, got {n}"
+            )
+        if n is not None and self.gpus is not None and n > self.gpus:
+            raise ValueError(
+                f"runner.gpus_per_task {n:g} is more than runner.gpus {self.gpus:g}: no task "
+                "could start"
+            )
+        return self
 
 
 class ExperimentConfig(_Strict):

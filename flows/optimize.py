@@ -30,7 +30,7 @@ from tasks.target import record_handoff_task, schedule_target_run
 )
 def optimize_mixture(config: ExperimentConfig, experiment_dir: str | None = None) -> dict:
     """Find the mixture that minimises the configured target; re-running skips finished work."""
-    exp = ExperimentDir.of(config.name, experiment_dir)
+    exp = ExperimentDir.of(config.name, experiment_dir).resolved()
     plan, labels, tables = initial_sweep(config, exp)
     if config.search.bo_proxy is not None:
         quality, chosen = _bo_at_larger_scale(config, plan, tables.table, exp)

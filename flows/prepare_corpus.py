@@ -7,6 +7,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from configs.schema import ExperimentConfig
+from runtime.placement import absolute_path
 from tasks.corpus import (
     build_sources_task,
     prepare_tokens_task,
@@ -17,7 +18,8 @@ from tasks.corpus import (
 
 @flow(name="prepare_corpus", log_prints=True)
 def prepare_corpus(config: ExperimentConfig) -> str:
-    """Build the corpus the config describes; returns the token folder. Reuses finished work."""
+    """Build the corpus the config describes; returns the token folder, absolute. Reuses
+    finished work."""
     c = config.corpus
     if c.source == "tokens":
         tokens = token_files_task(c)
@@ -26,5 +28,6 @@ def prepare_corpus(config: ExperimentConfig) -> str:
         if dirs is None:
             dirs = build_sources_task(c)
         tokens = prepare_tokens_task(c, dirs)
+    tokens = absolute_path(tokens)
     get_run_logger().info("corpus ready at %s", tokens)
     return tokens

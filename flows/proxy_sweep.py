@@ -1,4 +1,5 @@
-"""Flow: train a list of proxy (or target) runs, each its own task; finished runs are skipped."""
+"""Flow: train a list of proxy (or target) runs, each its own task or, with ``train.pack``, in
+packs of runs trained at once; finished runs are skipped."""
 
 from __future__ import annotations
 
@@ -10,15 +11,23 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from tqdm import tqdm
 
-from configs.schema import ExperimentConfig
-from proxies.runs import RunSpec, RunStore, read_run_list, write_run_list
+from configs.schema import ExperimentConfig, RunnerConfig
+from proxies.runs import RunSpec, RunStore, pack_size, plan_packs, read_run_list, write_run_list
+from runtime.placement import absolute_path, submission
 from runtime.runners import make_task_runner
-from tasks.proxy import run_proxy_task
+from tasks.proxy import run_pack_task, run_proxy_task
 
 
-def submit_runs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str) -> dict[str, str]:
+def submit_runs(
+    runs: list[tuple[str, RunSpec]],
+    tokens_dir: str,
+    store_dir: str,
+    runner: RunnerConfig | None = None,
+) -> dict[str, str]:
     """Submit every (label, spec) whose finished record does not exist yet as a task of the
-    current flow (finished runs are counted, not resubmitted); returns run_id -> label."""
+    current flow (finished runs are counted, not resubmitted); returns run_id -> label.
+    ``runner``: the flow's task runner's config, which places each task on its device
+    (``runtime.placement``); None: every run on its ``train.device``."""
     logger = get_run_logger()
     store = RunStore(store_dir)
     todo = [(label, spec) for label, spec in runs if store.finished(spec.run_id) is None]
@@ -31,16 +40,39 @@ def submit_runs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str
     progress = create_progress_artifact(
         progress=100.0 * done / max(len(runs), 1), description=f"{len(runs)} runs"
     )
-    futures = [run_proxy_task.submit(spec, tokens_dir, store_dir, label) for label, spec in todo]
+    futures = []
+    if todo:
+        packs = plan_packs([spec for _, spec in todo], _pack_size(todo, runner))
+        with submission(runner) as devices:
+            for members in packs:
+                if len(members) == 1:
+                    label, spec = todo[members[0]]
+                    futures.append(
+                        run_proxy_task.submit(spec, tokens_dir, store_dir, label, devices)
+                    )
+                    continue
+                specs = [todo[i][1] for i in members]
+                futures.append(
+                    run_pack_task.submit(
+                        specs,
+                        tokens_dir,
+                        store_dir,
+                        [todo[i][0] for i in members],
+                        devices,
+                        size=len(members),
+                        first=specs[0].run_id,
+                    )
+                )
     computed = 0
     bar = tqdm(
         total=len(runs), initial=done, desc="runs", unit="run", disable=not sys.stderr.isatty()
     )
     for future in as_completed(futures):
-        out = future.result()
-        done += 1
-        computed += int(out["computed"])
-        bar.update(1)
+        result = future.result()
+        outs = result if isinstance(result, list) else [result]
+        done += len(outs)
+        computed += sum(int(out["computed"]) for out in outs)
+        bar.update(len(outs))
         update_progress_artifact(progress, progress=100.0 * done / len(runs))
     bar.close()
     logger.info(
@@ -49,11 +81,32 @@ def submit_runs(runs: list[tuple[str, RunSpec]], tokens_dir: str, store_dir: str
     return {spec.run_id: label for label, spec in runs}
 
 
+def _pack_size(todo: list[tuple[str, RunSpec]], runner: RunnerConfig | None) -> int:
+    """Runs per pack (``proxies.runs.pack_size``) for the runs to train on ``runner``: its
+    parallel workers, and the device type ``auto`` resolves to (cuda when the runner offers
+    GPUs or this machine has one)."""
+    train = todo[0][1].train
+    workers = runner.max_workers if runner is not None else 1
+    if train.device != "auto":
+        device_type = train.device
+    elif runner is not None and (runner.devices or runner.gpus):
+        device_type = "cuda"
+    else:
+        import torch
+
+        device_type = "cuda" if torch.cuda.is_available() else "cpu"
+    return pack_size(train, runs=len(todo), workers=workers, device_type=device_type)
+
+
 @flow(name="proxy_sweep", log_prints=True)
-def proxy_sweep(run_list: str, tokens_dir: str, store_dir: str) -> dict[str, str]:
+def proxy_sweep(
+    run_list: str, tokens_dir: str, store_dir: str, runner: RunnerConfig | None = None
+) -> dict[str, str]:
     """Train every run of the run-list file (``proxies.runs.write_run_list``); results are files
-    under store_dir, finished runs are skipped."""
-    return submit_runs(read_run_list(run_list), tokens_dir, store_dir)
+    under store_dir, finished runs are skipped. Relative paths are taken from this process's
+    working directory; tasks get them absolute. ``runner``: see ``submit_runs``."""
+    tokens_dir, store_dir = absolute_path(tokens_dir), absolute_path(store_dir)
+    return submit_runs(read_run_list(absolute_path(run_list)), tokens_dir, store_dir, runner)
 
 
 def train_runs(
@@ -67,6 +120,7 @@ def train_runs(
     """``proxy_sweep`` as a subflow on the configured task runner; the runs go to it as a file
     under ``<store_dir>/run_lists`` (small flow parameters: a distributed runner ships them with
     every task)."""
+    store_dir = absolute_path(store_dir)
     path = write_run_list(runs, Path(store_dir) / "run_lists")
     flow_ = proxy_sweep.with_options(name=name, task_runner=make_task_runner(config.runner))
-    return flow_(str(path), tokens_dir, str(store_dir))
+    return flow_(str(path), absolute_path(tokens_dir), store_dir, config.runner)

@@ -28,4 +28,4 @@ def initial_sweep(
 @flow(name="sweep", flow_run_name="sweep-{config.name}", log_prints=True, persist_result=True)
 def sweep(config: ExperimentConfig, experiment_dir: str | None = None) -> RunTables:
     """Corpus and the initial proxy sweep only: the run table, nothing chosen yet."""
-    return initial_sweep(config, ExperimentDir.of(config.name, experiment_dir))[2]
+    return initial_sweep(config, ExperimentDir.of(config.name, experiment_dir).resolved())[2]

@@ -8,6 +8,7 @@ from configs.experiment import ExperimentDir
 from configs.schema import ExperimentConfig
 from flows.prepare_corpus import prepare_corpus
 from flows.proxy_sweep import train_runs
+from runtime.placement import absolute_path
 from tasks.experiment import plan_experiment_task
 from tasks.target import compare_target_runs_task, plan_target_runs_task
 
@@ -26,8 +27,8 @@ def target_run(
     ``tokens_dir``: a corpus the caller already built (optimize_mixture); None builds or reuses
     it here, which costs a pass over every domain's documents.
     """
-    exp = ExperimentDir.of(config.name, experiment_dir)
-    tokens_dir = tokens_dir or prepare_corpus(config)
+    exp = ExperimentDir.of(config.name, experiment_dir).resolved()
+    tokens_dir = absolute_path(tokens_dir or prepare_corpus(config))
     plan = plan_experiment_task(config, tokens_dir, exp)
     named = dict(mixtures)
     for name in config.target_run.baselines:

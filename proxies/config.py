@@ -103,12 +103,25 @@ def resolve_shape(model: str | ModelShape) -> ModelShape:
 
 #: ``TrainConfig`` fields that a run id leaves out at these values: added after runs were
 #: recorded, a config at the value has the id it had before the field existed.
-OMITTED_AT: dict[str, Any] = {"micro_batch_size": None, "final_loss_ratio": 1.0}
+OMITTED_AT: dict[str, Any] = {
+    "micro_batch_size": None,
+    "final_loss_ratio": 1.0,
+    "precision": "auto",
+}
+#: ``TrainConfig`` fields that say how runs are executed, not what they compute: never in a run
+#: id. A packed or compiled run computes its solo run's losses up to float rounding, as the same
+#: run on another machine does.
+OPERATIONAL: frozenset[str] = frozenset({"pack", "compile"})
 
 
 def omit_defaults(train: dict[str, Any]) -> dict[str, Any]:
-    """A dumped ``TrainConfig`` without the fields at their ``OMITTED_AT`` value."""
-    return {k: v for k, v in train.items() if k not in OMITTED_AT or v != OMITTED_AT[k]}
+    """A dumped ``TrainConfig`` without its operational fields and without the fields at their
+    ``OMITTED_AT`` value."""
+    return {
+        k: v
+        for k, v in train.items()
+        if k not in OPERATIONAL and (k not in OMITTED_AT or v != OMITTED_AT[k])
+    }
 
 
 class TrainConfig(BaseModel):
@@ -145,6 +158,21 @@ class TrainConfig(BaseModel):
         32, ge=1, description="sequences per evaluation batch (at most micro_batch_size)"
     )
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto = cuda if present")
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto",
+        description="bf16: matmuls under bf16 autocast (norms, softmax and the loss stay fp32); "
+        "auto = bf16 on CUDA, fp32 on CPU (see BENCHMARKS.md for the measured speed and rank "
+        "agreement)",
+    )
+    pack: int | Literal["auto"] = Field(
+        1,
+        description="proxies trained at once in one process as one stacked model (same run "
+        "ids and results up to float rounding); auto = the size measured fastest for the "
+        "model and device (proxies.pack.auto_pack_size); 1 = one model at a time",
+    )
+    compile: bool = Field(
+        False, description="torch.compile the training step (compiles once per process and shape)"
+    )
     divergence_ratio: float = Field(
         1.5,
         gt=1,
@@ -161,6 +189,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
+        if isinstance(self.pack, int) and self.pack < 1:
+            raise ValueError(f"pack must be >= 1 or 'auto', got {self.pack}")
         if self.micro_batch_size is not None and self.batch_size % self.micro_batch_size:
             raise ValueError(
                 f"batch_size {self.batch_size} must be divisible by micro_batch_size "

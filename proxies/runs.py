@@ -92,11 +92,18 @@ class RunSpec(BaseModel):
 
 
 class RunStore:
-    """One JSON file per run under ``root``: ``<run_id>.json``, replaced atomically."""
+    """One JSON file per run under ``root``: ``<run_id>.json``, replaced atomically.
 
-    def __init__(self, root: str | Path) -> None:
+    ``create``: make ``root`` when it is missing; False (a task on a worker) raises a DataError
+    instead, so that a worker that cannot see the store never writes to an empty one of its own.
+    """
+
+    def __init__(self, root: str | Path, *, create: bool = True) -> None:
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        elif not self.root.is_dir():
+            raise DataError(f"run store {self.root} does not exist")
 
     def path(self, run_id: str) -> Path:
         return self.root / f"{run_id}.json"
@@ -164,8 +171,10 @@ def execute_run(
     *,
     extra: dict[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
+    device: str | None = None,
 ) -> tuple[dict[str, Any], bool]:
-    """Run ``spec`` unless its finished result exists; returns (record, computed_now)."""
+    """Run ``spec`` unless its finished result exists; returns (record, computed_now).
+    ``device``: train there instead of on ``spec.train.device`` (the run id is unchanged)."""
     run_id = spec.run_id
     done = store.finished(run_id)
     if done is not None:
@@ -190,6 +199,7 @@ def execute_run(
             seed=spec.seed,
             evaluator=spec.evaluator,
             log=log,
+            device=device,
         )
     except Exception as err:  # recorded as failed so the sweep goes on; retried on rerun
         result = TrainResult(
@@ -209,3 +219,126 @@ def execute_run(
     }
     store.write(record)
     return record, True
+
+
+def pack_key(spec: RunSpec) -> str:
+    """What runs must share to train in one pack: everything but their mixture and seed (the
+    corpus, domains, evaluation, training config and evaluator)."""
+    return json.dumps(spec.model_dump(mode="json", exclude={"weights", "seed"}), sort_keys=True)
+
+
+#: ``train.pack: auto`` per device type: the pack size that ``python -m benchmarks run
+#: pack_throughput`` measured fastest (BENCHMARKS.md, "Packed proxies"). On CPU, large packs
+#: spill the activations out of the caches and the per-token element-wise work dominates; on a
+#: GPU one small proxy leaves the device idle, so packs are large.
+AUTO_PACK = {"cpu": 4, "cuda": 32}
+
+
+def pack_size(train: TrainConfig, *, runs: int, workers: int, device_type: str) -> int:
+    """Runs per pack for ``runs`` runs of ``train`` on ``workers`` parallel tasks: ``train.pack``
+    (``auto``: ``AUTO_PACK`` of the device type), never more than keeps every worker busy."""
+    size = AUTO_PACK.get(device_type, 1) if train.pack == "auto" else int(train.pack)
+    return max(1, min(size, -(-runs // max(1, workers))))
+
+
+def plan_packs(specs: Sequence[RunSpec], size: int) -> list[list[int]]:
+    """Indices of ``specs`` grouped into packs of at most ``size`` runs that share their
+    ``pack_key``, in the order the runs come; each group's runs are split evenly (sizes differ
+    by at most one), so no pack is left with a single straggler."""
+    if size < 1:
+        raise ValueError(f"pack size must be >= 1, got {size}")
+    groups: dict[str, list[int]] = {}
+    for i, spec in enumerate(specs):
+        groups.setdefault(pack_key(spec), []).append(i)
+    packs: list[list[int]] = []
+    for members in groups.values():
+        n = -(-len(members) // size)  # packs of this group
+        packs.extend(members[j::n] for j in range(n))
+    return packs
+
+
+def execute_pack(
+    specs: Sequence[RunSpec],
+    corpus: TokenCorpus,
+    store: RunStore,
+    *,
+    extras: Sequence[dict[str, Any]] | None = None,
+    log: Callable[[str], None] | None = None,
+    device: str | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> list[tuple[dict[str, Any], bool]]:
+    """Train ``specs`` (one ``pack_key``) as one pack (``proxies.pack.train_pack``), each run
+    unless its finished record exists; returns (record, computed_now) per spec, in order.
+
+    Each member's record is written as soon as its result is known, as ``execute_run`` writes
+    a solo run's, with the same run id, so a pack killed mid-way loses only its unfinished
+    members and a rerun trains only those. A pack that fails as a whole (an exception in the
+    trainer) records each unfinished member as failed, to be retried on rerun.
+    ``on_record`` is called with each record as it is written.
+    """
+    extras = list(extras) if extras is not None else [{} for _ in specs]
+    if len(extras) != len(specs):
+        raise ValueError(f"{len(specs)} specs but {len(extras)} extras")
+    keys = {pack_key(s) for s in specs}
+    if len(keys) > 1:
+        raise DataError("the runs of a pack differ in more than their mixture and seed")
+    out: list[tuple[dict[str, Any], bool] | None] = [None] * len(specs)
+    todo: list[int] = []
+    for i, spec in enumerate(specs):
+        done = store.finished(spec.run_id)
+        if done is not None:
+            out[i] = (done, False)
+        else:
+            todo.append(i)
+    if todo:
+        from proxies.pack import Member, train_pack
+        from proxies.train import TrainResult
+
+        first = specs[todo[0]]
+        if first.corpus != corpus.fingerprint:
+            raise DataError(
+                f"runs {[specs[i].run_id for i in todo]} were specified for corpus "
+                f"{first.corpus}, but the loaded corpus is {corpus.fingerprint}"
+            )
+        started = time.time()
+
+        def write(pos: int, result: TrainResult) -> None:
+            i = todo[pos]
+            record = {
+                "run_id": specs[i].run_id,
+                "spec": specs[i].model_dump(mode="json"),
+                "result": result.to_json(),
+                "started_at": started,
+                "finished_at": time.time(),
+                "pack": {"size": len(todo), "member": pos},
+                **extras[i],
+            }
+            store.write(record)
+            out[i] = (record, True)
+            if on_record is not None:
+                on_record(record)
+
+        try:
+            train_pack(
+                corpus,
+                train_domains=first.domains,
+                members=[Member(specs[i].seed, np.asarray(specs[i].weights)) for i in todo],
+                eval_domains=first.eval_domains,
+                cfg=first.train,
+                evaluator=first.evaluator,
+                device=device,
+                on_result=write,
+                log=log,
+            )
+        except Exception as err:  # recorded as failed so the sweep goes on; retried on rerun
+            if log is not None:
+                log(traceback.format_exc())
+            for pos, i in enumerate(todo):
+                if out[i] is None:
+                    failed = TrainResult(
+                        status="failed",
+                        error=f"{type(err).__name__}: {err}",
+                        wall_seconds=time.time() - started,
+                    )
+                    write(pos, failed)
+    return [o for o in out if o is not None]

@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import torch
@@ -60,6 +60,22 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device(choice)
 
 
+def uses_bf16(cfg: TrainConfig, device: torch.device) -> bool:
+    """Whether training and evaluation run under bf16 autocast: ``precision`` bf16, or auto on
+    a CUDA device (fp32 everywhere else: a CPU without bf16 units emulates it, slower)."""
+    if cfg.precision == "auto":
+        return device.type == "cuda"
+    return cfg.precision == "bf16"
+
+
+def run_seeds(seed: int) -> tuple[int, int]:
+    """The (initialisation, data) seeds a run derives from its ``seed``: solo and packed runs
+    derive them alike, so a member of a pack starts from its solo run's weights and reads its
+    batches."""
+    init_seed, data_seed = np.random.SeedSequence(seed).generate_state(2)
+    return int(init_seed), int(data_seed)
+
+
 def lr_factor(step: int, *, total: int, warmup_fraction: float, min_ratio: float) -> float:
     """Linear warm-up, then cosine decay to ``min_ratio`` of the peak at the last step."""
     warmup = int(total * warmup_fraction)
@@ -107,15 +123,15 @@ def next_token_loss(
     layer and the fp32 loss run on chunks of ``chunk_elements // V`` tokens, each recomputed
     in the backward pass (activation checkpointing), so that one chunk's logits are alive at a
     time instead of all of them (6.6 GB at a 50k vocabulary and a 32k-token batch).
-    ``autocast``: bf16 autocast on CUDA.
+    ``autocast``: bf16 autocast on the batch's device.
     """
     x, y = batch[:, :-1], batch[:, 1:]  # (B, T), (B, T)
     vocab = model.get_output_embeddings().weight.size(0)
     if y.numel() * vocab <= plain_max_elements:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=autocast):
             logits = model(input_ids=x, use_cache=False).logits  # (B, T, V)
         return F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), y.reshape(-1))
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+    with torch.autocast(batch.device.type, dtype=torch.bfloat16, enabled=autocast):
         hidden = model.get_decoder()(input_ids=x, use_cache=False).last_hidden_state  # (B, T, C)
     head = model.get_output_embeddings()
     chunk = max(1, chunk_elements // vocab)
@@ -139,7 +155,7 @@ def _chunk_loss(
     head: torch.nn.Module, hidden: torch.Tensor, targets: torch.Tensor, autocast: bool
 ) -> torch.Tensor:
     """Summed cross-entropy of one chunk: (n, C) hidden states, (n,) targets."""
-    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+    with torch.autocast(hidden.device.type, dtype=torch.bfloat16, enabled=autocast):
         logits = head(hidden)  # (n, V)
     return F.cross_entropy(logits.float(), targets, reduction="sum")
 
@@ -152,7 +168,7 @@ def train_step(model: PreTrainedModel, batch: torch.Tensor, *, cfg: TrainConfig)
     loss divided by their number: the micro-batches are equal in size, so the accumulated
     gradient is that of the whole batch's mean loss, as without accumulation.
     """
-    autocast = batch.device.type == "cuda"
+    autocast = uses_bf16(cfg, batch.device)
     if cfg.micro_batch_size is None:
         loss = next_token_loss(model, batch, autocast=autocast)
         loss.backward()
@@ -183,7 +199,7 @@ def evaluate(
         total, count = 0.0, 0
         for batch in eval_batches(corpus.array(domain, "val"), cfg):
             batch = batch.to(device)
-            loss = next_token_loss(model, batch, autocast=device.type == "cuda")
+            loss = next_token_loss(model, batch, autocast=uses_bf16(cfg, device))
             total += float(loss) * batch.size(0)
             count += batch.size(0)
         out[domain] = total / count
@@ -225,6 +241,50 @@ def final_loss_divergence(
     )
 
 
+def conclude(
+    result: TrainResult,
+    val_loss: dict[str, float],
+    *,
+    weights: Mapping[str, float],
+    corpus: TokenCorpus,
+    cfg: TrainConfig,
+    eval_domains: Sequence[str],
+    evaluator: EvaluatorRef | None,
+    model: Callable[[], torch.nn.Module],
+    device: torch.device,
+) -> None:
+    """Finish the ``result`` of a run that trained to the end: its validation losses, the
+    divergence checks on them (non-finite, or no better than a uniform guess:
+    ``final_loss_divergence``), then the custom evaluator on ``model()`` (a failure in the
+    user's code is recorded as ``failed`` with the losses kept)."""
+    result.val_loss = val_loss
+    bad = {d: v for d, v in val_loss.items() if not math.isfinite(v)}
+    worse = final_loss_divergence(
+        val_loss, weights, vocab_size=corpus.vocab_size, ratio=cfg.final_loss_ratio
+    )
+    if bad or worse:
+        result.status = "diverged"
+        result.error = f"non-finite validation loss {bad}" if bad else worse
+    if result.status != "ok" or evaluator is None:
+        return
+    try:
+        trained = model()
+        trained.eval()
+        value = run_evaluator(
+            evaluator.function,
+            evaluator.params,
+            trained,
+            corpus,
+            domains=tuple(evaluator.domains or eval_domains),
+            cfg=cfg,
+            device=device,
+        )
+        result.evals[evaluator.function] = value
+    except Exception as err:  # the user's code: any error, recorded with the losses kept
+        result.status = "failed"
+        result.error = f"evaluator {evaluator.function!r}: {type(err).__name__}: {err}"
+
+
 def train_model(
     corpus: TokenCorpus,
     *,
@@ -236,6 +296,7 @@ def train_model(
     evaluator: EvaluatorRef | None = None,
     log: Callable[[str], None] | None = None,
     log_every: int = 50,
+    device: str | None = None,
 ) -> TrainResult:
     """Train a fresh model on ``weights`` over ``train_domains``; evaluate on ``eval_domains``
     and, with ``evaluator``, call it on the trained model (``proxies.evaluators``).
@@ -245,20 +306,21 @@ def train_model(
     (``final_loss_divergence``); its result is still written, so the sweep goes on. An
     evaluator that fails or returns no finite number ends it as ``failed``, with the validation
     losses kept and the error naming the evaluator. Other exceptions propagate: the caller
-    records them as failed.
+    records them as failed. ``device``: train there instead of on ``cfg.device`` (a task's
+    placement; the run id does not change).
     """
-    device = resolve_device(cfg.device)
-    init_seed, data_seed = np.random.SeedSequence(seed).generate_state(2)
+    torch_device = resolve_device(device if device is not None else cfg.device)
+    init_seed, data_seed = run_seeds(seed)
     llama = build_model(
         cfg.shape,
         vocab_size=corpus.vocab_size,
         seq_len=cfg.seq_len,
-        seed=int(init_seed),
+        seed=init_seed,
     )
     # Moved in place through nn.Module's typed ``to``: transformers wraps its override with
     # functools.wraps, which leaves type checkers no usable signature.
     model: torch.nn.Module = llama
-    model.to(device)
+    model.to(torch_device)
     batcher = MixtureBatcher(
         [corpus.array(d, "train") for d in train_domains],
         np.asarray(weights, dtype=float),
@@ -266,11 +328,13 @@ def train_model(
         batch_size=cfg.batch_size,
         rng=np.random.default_rng(data_seed),
     )
+    # The compiled module shares the parameters; the optimizer and evaluation use the plain one.
+    stepper = cast(PreTrainedModel, torch.compile(llama, dynamic=False)) if cfg.compile else llama
     opt = make_adamw(model, cfg)
     total = cfg.steps
     limit = cfg.divergence_ratio * math.log(corpus.vocab_size)
     result = TrainResult(
-        status="ok", non_embedding_params=count_parameters(llama), device=device.type
+        status="ok", non_embedding_params=count_parameters(llama), device=torch_device.type
     )
     start = time.perf_counter()
     model.train()
@@ -280,7 +344,7 @@ def train_model(
                 step, total=total, warmup_fraction=cfg.warmup_fraction, min_ratio=cfg.min_lr_ratio
             )
         opt.zero_grad(set_to_none=True)
-        loss = train_step(llama, batcher.next().to(device, non_blocking=True), cfg=cfg)
+        loss = train_step(stepper, batcher.next().to(torch_device, non_blocking=True), cfg=cfg)
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
         opt.step()
@@ -299,32 +363,16 @@ def train_model(
     result.tokens = result.steps * cfg.batch_size * cfg.seq_len
     result.tokens_per_second = result.tokens / max(train_seconds, 1e-9)
     if result.status == "ok":
-        result.val_loss = evaluate(llama, corpus, eval_domains, cfg=cfg, device=device)
-        bad = {d: v for d, v in result.val_loss.items() if not math.isfinite(v)}
-        worse = final_loss_divergence(
-            result.val_loss,
-            dict(zip(train_domains, np.asarray(weights, dtype=float).tolist(), strict=True)),
-            vocab_size=corpus.vocab_size,
-            ratio=cfg.final_loss_ratio,
+        conclude(
+            result,
+            evaluate(llama, corpus, eval_domains, cfg=cfg, device=torch_device),
+            weights=dict(zip(train_domains, np.asarray(weights, float).tolist(), strict=True)),
+            corpus=corpus,
+            cfg=cfg,
+            eval_domains=eval_domains,
+            evaluator=evaluator,
+            model=lambda: llama,
+            device=torch_device,
         )
-        if bad or worse:
-            result.status = "diverged"
-            result.error = f"non-finite validation loss {bad}" if bad else worse
-    if result.status == "ok" and evaluator is not None:
-        try:
-            model.eval()
-            value = run_evaluator(
-                evaluator.function,
-                evaluator.params,
-                model,
-                corpus,
-                domains=tuple(evaluator.domains or eval_domains),
-                cfg=cfg,
-                device=device,
-            )
-            result.evals[evaluator.function] = value
-        except Exception as err:  # the user's code: any error, recorded with the losses kept
-            result.status = "failed"
-            result.error = f"evaluator {evaluator.function!r}: {type(err).__name__}: {err}"
     result.wall_seconds = time.perf_counter() - start
     return result

@@ -2,9 +2,10 @@
 
 - ``thread``: Prefect's ThreadPoolTaskRunner on this machine (the default).
 - ``dask``: prefect-dask. With ``address``, tasks go to that dask.distributed scheduler;
-  without, a LocalCluster of ``max_workers`` processes, one thread each, is started for the flow.
+  without, a LocalCluster of ``max_workers`` processes, one thread each, is started for the flow
+  (with GPUs, each worker pinned to one: ``runtime.placement``).
 - ``ray``: prefect-ray (imported only when chosen). With ``address``, a running Ray cluster
-  (``ray://host:10001`` or ``auto``); without, a local Ray instance.
+  (``ray://host:10001`` or ``auto``); without, a local Ray instance offering ``runner.gpus``.
 
 Workers in other processes report to the Prefect API of ``PREFECT_API_URL``: run a server and
 export it (see docs/operations.md); without one each worker would start its own temporary server.
@@ -19,6 +20,7 @@ from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
 from configs.schema import RunnerConfig
 from mixtures.errors import ConfigError
+from runtime.placement import dask_cluster_kwargs, ray_init_kwargs
 
 
 def _worker_env(runner: RunnerConfig) -> dict[str, str]:
@@ -59,6 +61,7 @@ def _dask_runner(runner: RunnerConfig) -> TaskRunner:
             "processes": True,
             "dashboard_address": None,
             "env": _worker_env(runner),
+            **dask_cluster_kwargs(runner),
         },
     )
 
@@ -73,6 +76,7 @@ def _ray_runner(runner: RunnerConfig) -> TaskRunner:
         init_kwargs["runtime_env"] = {"env_vars": env}
     if runner.address is None:
         init_kwargs["num_cpus"] = runner.max_workers
+    init_kwargs.update(ray_init_kwargs(runner))
     return RayTaskRunner(address=runner.address, init_kwargs=init_kwargs)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 from prefect import get_run_logger, task
@@ -14,10 +15,30 @@ from configs.schema import ExperimentConfig
 from configs.specs import sweep_specs, target_value_fn
 from mixtures.io import write_parquet
 from proxies.records import records_to_tables
-from proxies.runs import RunSpec, RunStore, execute_run
+from proxies.runs import RunSpec, RunStore, execute_pack, execute_run
 from proxies.tokens import TokenCorpus
+from runtime.placement import (
+    DeviceLease,
+    open_run_inputs,
+    retry_unless_deterministic,
+    task_placement,
+)
 from tasks import TRAIN_TAG
 from tasks.common import git_sha
+
+#: Attempts after the first of a training task that failed for a reason another attempt can fix
+#: (a lost worker, a file system or network error). A retry never trains a run twice or tears its
+#: record: records are replaced atomically, and a finished run is skipped.
+TRAIN_RETRIES = 2
+#: Options of every task that trains: never cached (finished runs are skipped by their records),
+#: tagged for concurrency limits, retried as above.
+TRAIN_TASK: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "tags": [TRAIN_TAG],
+    "retries": TRAIN_RETRIES,
+    "retry_delay_seconds": 5,
+    "retry_condition_fn": retry_unless_deterministic,
+}
 
 
 @task(name="sample-mixtures", cache_policy=NO_CACHE)
@@ -29,32 +50,82 @@ def sample_sweep_task(config: ExperimentConfig, plan: Plan) -> list[tuple[str, R
 @task(
     name="proxy-run",
     task_run_name="{label}-{spec.run_id}",
-    cache_policy=NO_CACHE,
-    tags=[TRAIN_TAG],
+    **TRAIN_TASK,
 )
-def run_proxy_task(spec: RunSpec, tokens_dir: str, store_dir: str, label: str) -> dict:
-    """Train and evaluate one model unless its finished record exists; returns the record."""
+def run_proxy_task(
+    spec: RunSpec,
+    tokens_dir: str,
+    store_dir: str,
+    label: str,
+    devices: DeviceLease | None = None,
+) -> dict:
+    """Train and evaluate one model unless its finished record exists; returns the record.
+    ``devices``: the thread runner's lease, of which the run takes a device while it trains."""
     logger = get_run_logger()
-    record, computed = execute_run(
-        spec,
-        TokenCorpus.load(tokens_dir),
-        RunStore(store_dir),
-        extra={"label": label, "git_sha": git_sha()},
-        log=logger.info,
-    )
+    with task_placement(devices, train_device=spec.train.device) as placement:
+        corpus, store = open_run_inputs(tokens_dir, store_dir, host=placement.host)
+        record, computed = execute_run(
+            spec,
+            corpus,
+            store,
+            extra={"label": label, "git_sha": git_sha(), "placement": placement.to_json()},
+            log=logger.info,
+            device=placement.device,
+        )
+    _log_record(logger, {"label": label, **record}, computed)
+    return {"record": record, "computed": computed}
+
+
+def _log_record(logger: Any, record: dict, computed: bool) -> None:
     res = record["result"]
     logger.info(
-        "%s %s: %s in %.1fs (%.0f tok/s)%s",
-        label,
-        spec.run_id,
+        "%s %s: %s in %.1fs (%.0f tok/s) on %s%s",
+        record.get("label", ""),
+        record["run_id"],
         res["status"],
         res["wall_seconds"],
         res["tokens_per_second"],
+        record.get("placement", {}).get("device") or res["device"],
         "" if computed else " [finished earlier: skipped]",
     )
     if res["status"] == "failed":
-        logger.error("run %s failed: %s", spec.run_id, res["error"])
-    return {"record": record, "computed": computed}
+        logger.error("run %s failed: %s", record["run_id"], res["error"])
+
+
+@task(
+    name="proxy-pack",
+    task_run_name="pack-{size}-{first}",
+    **TRAIN_TASK,
+)
+def run_pack_task(
+    specs: list[RunSpec],
+    tokens_dir: str,
+    store_dir: str,
+    labels: list[str],
+    devices: DeviceLease | None = None,
+    size: int = 0,
+    first: str = "",
+) -> list[dict]:
+    """Train runs that differ only in mixture and seed as one pack (``proxies.pack``), each
+    unless its finished record exists; each member's record is written as soon as it is known.
+    ``size`` and ``first`` name the task run (members, first run id)."""
+    logger = get_run_logger()
+    with task_placement(devices, train_device=specs[0].train.device) as placement:
+        corpus, store = open_run_inputs(tokens_dir, store_dir, host=placement.host)
+        extra = {"git_sha": git_sha(), "placement": placement.to_json()}
+        out = execute_pack(
+            specs,
+            corpus,
+            store,
+            extras=[{"label": label, **extra} for label in labels],
+            log=logger.info,
+            device=placement.device,
+            on_record=lambda record: _log_record(logger, record, True),
+        )
+    for record, computed in out:
+        if not computed:
+            _log_record(logger, record, False)
+    return [{"record": record, "computed": computed} for record, computed in out]
 
 
 @task(name="collect-runs", cache_policy=NO_CACHE)

@@ -20,10 +20,10 @@ LAYERS: dict[str, int] = {
     "mixtures": 0,
     "proxies": 1,
     "configs": 2,
-    "tasks": 3,
     "runtime": 3,
-    "flows": 4,
-    "cli": 5,
+    "tasks": 4,
+    "flows": 5,
+    "cli": 6,
 }
 
 
