@@ -11,9 +11,11 @@ reported (robust to a repeat that another process slowed).
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -337,4 +339,164 @@ PACK_COLUMNS: list[Column] = [
 
 CASES.append(
     Case(name="pack_throughput", params=PackParams, run=run_packs, tables=one_table(PACK_COLUMNS))
+)
+
+
+class PackAgreementParams(Params):
+    """Packed against solo training over an experiment's proxies: Spearman of their target
+    losses (goal >= 0.99), and the largest per-run difference."""
+
+    smoke: ClassVar[Mapping[str, Any]] = {"experiment": None, "limit": 3}
+
+    experiment: str | None = "runs/demo"
+    """A finished experiment whose proxies trained as packs (``proxy.pack``); None: a tiny
+    packed sweep trained here first (for the smoke run)."""
+    target_domain: str = "tech_docs"
+    """The validation loss compared (the demo's target)."""
+    limit: int | None = None
+    """At most this many runs (None: all)."""
+    variant: Literal["solo", "compile", "perturbed"] = "solo"
+    """What is compared: the packed runs with each run trained alone (``solo``: ``pack: 1``) or
+    alone with ``compile: true``; or, as a control, each run alone with the same run whose
+    initial weights are scaled by 1 + 1e-6 noise (``perturbed``): how far float rounding alone
+    moves these runs."""
+
+
+def _tiny_packed_store(work: Path) -> tuple[Path, Path, str]:
+    """A packed sweep of 4 nano runs on the smoke corpus: (store, tokens, target domain)."""
+    import numpy as np
+
+    from mixtures.mixture import Mixture
+    from proxies.runs import RunSpec, RunStore, execute_pack
+    from proxies.train import TrainConfig
+
+    corpus = smoke_corpus(work, vocab=300, cap_bytes=200_000)
+    domains = tuple(corpus.domains)
+    cfg = TrainConfig(model="nano", seq_len=32, batch_size=4, train_tokens=2048, eval_tokens=64)
+    rng = np.random.default_rng(0)
+    specs = [
+        RunSpec.for_mixture(
+            Mixture(dict(zip(domains, rng.dirichlet(np.ones(len(domains))).tolist(), strict=True))),
+            kind="proxy",
+            corpus=corpus,
+            train_domains=domains,
+            eval_domains=domains,
+            train=cfg.model_copy(update={"pack": 4}),
+            seed=0,
+        )
+        for _ in range(4)
+    ]
+    store = RunStore(work / "packed")
+    execute_pack(specs, corpus, store)
+    return store.root, corpus.path, domains[0]
+
+
+@contextmanager
+def _perturbed_init(relative: float) -> Iterator[None]:
+    """Within the block, models built by ``proxies.train`` start from their seed's weights, each
+    matrix scaled element-wise by 1 + ``relative`` x standard normal noise (seeded)."""
+    import torch
+
+    import proxies.train as train_module
+
+    real = train_module.build_model
+
+    def build(*args: Any, **kwargs: Any) -> Any:
+        model = real(*args, **kwargs)
+        gen = torch.Generator().manual_seed(1)
+        with torch.no_grad():
+            for param in model.parameters():
+                if param.ndim >= 2:
+                    param.mul_(1 + relative * torch.randn(param.shape, generator=gen))
+        return model
+
+    train_module.build_model = build
+    try:
+        yield
+    finally:
+        train_module.build_model = real
+
+
+def run_agreement(p: PackAgreementParams, work: Path) -> list[dict[str, Any]]:
+    import numpy as np
+    from scipy.stats import spearmanr
+
+    from proxies.runs import RunSpec, RunStore
+    from proxies.tokens import TokenCorpus
+    from proxies.train import train_model
+
+    if p.experiment is None:
+        store_dir, tokens, domain = _tiny_packed_store(work)
+    else:
+        exp = Path(p.experiment)
+        store_dir = exp / "proxy_runs"
+        tokens = Path(json.loads((exp / "plan.json").read_text())["tokens_dir"])
+        domain = p.target_domain
+    records = [
+        r
+        for r in RunStore(store_dir).records()
+        if r.get("pack", {}).get("size", 1) > 1 and r["result"]["status"] == "ok"
+    ][: p.limit]
+    corpus = TokenCorpus.load(tokens)
+
+    def train_alone(spec: RunSpec, *, compile: bool = False) -> float:
+        cfg = spec.train.model_copy(update={"pack": 1, "compile": compile})
+        res = train_model(
+            corpus,
+            train_domains=spec.domains,
+            weights=np.asarray(spec.weights),
+            eval_domains=(domain,),
+            cfg=cfg,
+            seed=spec.seed,
+        )
+        return res.val_loss[domain]
+
+    packed, alone = [], []
+    for r in records:
+        spec = RunSpec.model_validate(r["spec"])
+        if p.variant == "perturbed":
+            packed.append(train_alone(spec))
+            with _perturbed_init(1e-6):
+                alone.append(train_alone(spec))
+        else:
+            packed.append(r["result"]["val_loss"][domain])
+            alone.append(train_alone(spec, compile=p.variant == "compile"))
+        print(f"{r['run_id']}: reference {packed[-1]:.4f}, {p.variant} {alone[-1]:.4f}", flush=True)
+    diffs = np.abs(np.subtract(packed, alone))
+    return [
+        {
+            "variant": p.variant,
+            "runs": len(records),
+            "domain": domain,
+            "spearman": float(spearmanr(packed, alone).statistic),
+            "max_abs_diff": float(diffs.max()),
+            "mean_abs_diff": float(diffs.mean()),
+            "loss_range": float(np.ptp(packed)),
+        }
+    ]
+
+
+AGREEMENT_COLUMNS: list[Column] = [
+    ("compared", lambda r: _COMPARED[r["variant"]]),
+    ("runs", col("runs")),
+    ("loss compared", col("domain")),
+    ("Spearman", col("spearman", ".4f")),
+    ("max abs diff", col("max_abs_diff", ".4f")),
+    ("mean abs diff", col("mean_abs_diff", ".4f")),
+    ("spread of the losses", col("loss_range", ".3f")),
+]
+
+_COMPARED = {
+    "solo": "packed vs solo",
+    "compile": "packed vs solo compiled",
+    "perturbed": "solo vs solo with 1e-6 init noise",
+}
+
+CASES.append(
+    Case(
+        name="pack_agreement",
+        params=PackAgreementParams,
+        run=run_agreement,
+        tables=one_table(AGREEMENT_COLUMNS),
+    )
 )

@@ -76,6 +76,25 @@ def test_trainer_throughput_figures(fast):
     assert 0.1 < row["ratio"] < 10 and len(row["ratios"]) == 1
 
 
+def test_pack_throughput_figures(fast):
+    rows = load(fast, "pack_throughput")["rows"]
+    assert [(r["preset"], r["precision"], r["pack"]) for r in rows] == [
+        ("nano", "fp32", 1),
+        ("nano", "fp32", 2),
+    ]
+    for r in rows:
+        assert r["solo_tokens_per_s"] > 0 and r["pack_tokens_per_s"] > 0
+        assert r["speedup"] == pytest.approx(r["pack_tokens_per_s"] / r["solo_tokens_per_s"])
+        assert 0 < r["peak_share"] < 10 and r["peak_gflops"] > 0
+
+
+def test_pack_agreement_figures(fast):
+    (row,) = load(fast, "pack_agreement")["rows"]
+    assert row["variant"] == "solo" and row["runs"] == 3
+    # a short run does not amplify float rounding: packed and solo losses agree closely
+    assert row["max_abs_diff"] < 1e-3 and row["loss_range"] > 0
+
+
 def test_surrogate_fit_figures(fast):
     rows = load(fast, "surrogate_fit")["rows"]
     assert {(r["surrogate"], r["size"]) for r in rows} == {
