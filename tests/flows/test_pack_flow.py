@@ -49,7 +49,9 @@ def test_a_packed_sweep_matches_the_solo_sweep(prefect_api, smoke_corpus_dir, tm
     results = {}
     for name, runs in (("solo", solo_runs), ("packed", packed_runs)):
         store = tmp_path / name
-        labels = proxy_sweep(str(write_run_list(runs, tmp_path / name)), tokens, str(store))
+        labels = proxy_sweep(
+            str(write_run_list(runs, tmp_path / "lists" / name)), tokens, str(store)
+        )
         assert set(labels) == {spec.run_id for _, spec in runs}
         results[name] = {r["run_id"]: r for r in RunStore(store).records()}
     solo, packed = results["solo"], results["packed"]
