@@ -14,6 +14,7 @@ export it (see docs/operations.md); without one each worker would start its own 
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
@@ -66,6 +67,16 @@ def _dask_runner(runner: RunnerConfig) -> TaskRunner:
     )
 
 
+#: Said whenever a local Ray instance is made: ray (2.60) binds its GCS server, raylet and
+#: workers to every interface, whatever ``_node_ip_address`` says, and has no authentication.
+RAY_LOCAL_WARNING = (
+    "runner.kind ray without an address starts a local Ray instance that listens on every "
+    "network interface and has no authentication: anyone who can reach this machine can run "
+    "code as you while it runs. On a machine reachable from an untrusted network use the thread "
+    "runner, or firewall it (docs/operations.md)"
+)
+
+
 def _ray_runner(runner: RunnerConfig) -> TaskRunner:
     RayTaskRunner = _runner_class(
         "ray", "prefect_ray", "RayTaskRunner", "`pip install prefect-ray` (it brings ray)"
@@ -76,6 +87,7 @@ def _ray_runner(runner: RunnerConfig) -> TaskRunner:
         init_kwargs["runtime_env"] = {"env_vars": env}
     if runner.address is None:
         init_kwargs["num_cpus"] = runner.max_workers
+        logging.getLogger("mixopt").warning(RAY_LOCAL_WARNING)
     init_kwargs.update(ray_init_kwargs(runner))
     return RayTaskRunner(address=runner.address, init_kwargs=init_kwargs)
 

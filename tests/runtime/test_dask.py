@@ -3,6 +3,7 @@ gives the local runner's results seed for seed."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,16 @@ def test_distributed_sweep_equals_thread_sweep_run_for_run(
         assert result["status"] == remote[run_id]["status"] == "ok"
         # Same seed, same mixture, one torch thread each: bit-identical losses, not just close.
         assert result["val_loss"] == remote[run_id]["val_loss"], run_id
+
+
+def test_a_local_ray_instance_is_made_with_a_warning_about_its_open_ports(caplog) -> None:
+    pytest.importorskip("prefect_ray")
+    from runtime.runners import RAY_LOCAL_WARNING
+
+    with caplog.at_level(logging.WARNING, logger="mixopt"):
+        make_task_runner(RunnerConfig(kind="ray"))
+    assert RAY_LOCAL_WARNING in caplog.messages
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="mixopt"):
+        make_task_runner(RunnerConfig(kind="ray", address="ray://head:10001"))
+    assert RAY_LOCAL_WARNING not in caplog.messages
