@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from mixtures.errors import ConfigError, DataError
+from mixtures.processes import end_with_parent
 
 
 def check_table(X: object, y: object, label: str) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +41,13 @@ def run_jobs(
     from concurrent.futures import ProcessPoolExecutor
 
     ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, len(calls)), mp_context=ctx) as pool:
+    # Workers end with this process, also when it is killed (SIGTERM, SIGKILL): never orphans.
+    with ProcessPoolExecutor(
+        max_workers=min(workers, len(calls)),
+        mp_context=ctx,
+        initializer=end_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         return list(pool.map(_call, calls))
 
 

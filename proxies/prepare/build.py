@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 import time
 import zlib
@@ -262,7 +263,9 @@ def _encode_all(
     else:
         ctx = get_context("spawn")
         workers = min(options.workers, len(todo))
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=init_worker, initargs=(os.getpid(),)
+        ) as pool:
             pending: dict[Future[ShardResult], ShardJob] = {
                 pool.submit(encode_shard, job): job for job in todo
             }

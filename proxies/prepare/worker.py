@@ -9,11 +9,9 @@ its position, so they do not depend on how the domain was cut into shards.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import os
-import signal
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +21,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from mixtures.io import atomic_path, atomic_write_text
+from mixtures.processes import end_with_parent
 from proxies.documents.reading import iter_unit_texts
 from proxies.documents.text import clean_text, split_text
 from proxies.prepare.plan import MIN_DOC_CHARS, SPLITS, ShardJob, mix64, unit_interval
@@ -57,14 +56,12 @@ class ShardResult:
         return cls(**data)
 
 
-def init_worker() -> None:
+def init_worker(parent: int | None = None) -> None:
     """Worker process set-up: end with the parent (Linux), and encode on this process's own
     core (the tokenizers library would otherwise start a thread per core in every worker)."""
     os.environ["TOKENIZERS_PARALLELISM"] = "false"
     os.environ["RAYON_NUM_THREADS"] = "1"
-    with contextlib.suppress(OSError, AttributeError):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    end_with_parent(parent)
 
 
 def read_result(job: ShardJob) -> ShardResult | None:
