@@ -8,6 +8,7 @@ from benchmarks.suite import Case
 def all_cases() -> dict[str, Case]:
     from benchmarks import (
         demo,
+        merge_proxy,
         prefect_overhead,
         prepare_throughput,
         replay,
@@ -19,6 +20,7 @@ def all_cases() -> dict[str, Case]:
     cases = [
         *demo.CASES,
         *trainer_throughput.CASES,
+        *merge_proxy.CASES,
         *train_memory.CASES,
         *prepare_throughput.CASES,
         *prefect_overhead.CASES,

@@ -24,10 +24,11 @@ float tolerance, not bit for bit. ``PackedLlama.member`` exports a member as a p
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -182,6 +183,16 @@ class PackedLlama(nn.Module):
         module: nn.Module = model
         module.to(self.p(self.names[0]).device)
         return model
+
+    def with_params(self, params: Mapping[str, torch.Tensor]) -> PackedLlama:
+        """A pack of this one's shape whose stacked parameters are ``params`` (by parameter
+        name, any number of members), frozen: e.g. merged models (``proxies.merge``)."""
+        new = copy.copy(self)
+        new._modules = dict(self._modules)
+        new.params = nn.ParameterDict(
+            {_key(n): nn.Parameter(params[n], requires_grad=False) for n in self.names}
+        )
+        return new
 
     def keep(self, members: Sequence[int], opt: torch.optim.Optimizer) -> None:
         """Keep only ``members`` (indices into the pack), in that order, in the parameters and

@@ -95,6 +95,15 @@ def test_pack_agreement_figures(fast):
     assert row["max_abs_diff"] < 1e-3 and row["loss_range"] > 0
 
 
+def test_merge_proxy_figures(fast):
+    rows = load(fast, "merge_proxy")["rows"]
+    assert [r["trunk_share"] for r in rows] == [0.0, 0.5]
+    for r in rows:
+        assert r["runs"] == 4 and all(-1 <= v <= 1 for v in r["spearman"].values())
+    # 4 experts of the smoke corpus: no trunk costs 4 runs, half the steps shared 1 + 4 x 0.5
+    assert [r["cost_runs"] for r in rows] == [pytest.approx(4.0), pytest.approx(2.5)]
+
+
 def test_surrogate_fit_figures(fast):
     rows = load(fast, "surrogate_fit")["rows"]
     assert {(r["surrogate"], r["size"]) for r in rows} == {
