@@ -9,6 +9,7 @@ def all_cases() -> dict[str, Case]:
     from benchmarks import (
         demo,
         merge_proxy,
+        pack_throughput,
         prefect_overhead,
         prepare_throughput,
         replay,
@@ -20,6 +21,7 @@ def all_cases() -> dict[str, Case]:
     cases = [
         *demo.CASES,
         *trainer_throughput.CASES,
+        *pack_throughput.CASES,
         *merge_proxy.CASES,
         *train_memory.CASES,
         *prepare_throughput.CASES,

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from benchmarks.suite import ROOT, Case, Params, Table, fmt
 from configs.experiment import ExperimentDir
 from mixtures.errors import DataError
+from mixtures.report import PAIRED_COLUMNS
 
 
 class DemoParams(Params):
@@ -138,16 +139,7 @@ def outcome_rows(exp: ExperimentDir) -> list[dict[str, Any]]:
 
 
 #: The paired comparison of a baseline with the chosen mixture, as a result row keeps it.
-PAIRED_KEYS = (
-    "pairs",
-    "wins",
-    "paired_diff_mean",
-    "paired_diff_lo",
-    "paired_diff_hi",
-    "sign_p",
-    "verdict",
-    "seeds_needed",
-)
+PAIRED_KEYS = (*PAIRED_COLUMNS, "seeds_needed")
 
 
 def run(p: DemoParams, work: Path) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ equivalents (training steps over one run's).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -34,17 +33,12 @@ def run_merge(p: MergeParams, work: Path) -> list[dict[str, Any]]:
     import numpy as np
     from scipy.stats import spearmanr
 
-    from benchmarks.trainer_throughput import _tiny_packed_store
+    from benchmarks.pack_throughput import experiment_runs
     from proxies.merge import merged_losses, train_experts
     from proxies.runs import RunSpec, RunStore
     from proxies.tokens import TokenCorpus
 
-    if p.experiment is None:
-        store_dir, tokens, _ = _tiny_packed_store(work)
-    else:
-        exp = Path(p.experiment)
-        store_dir = exp / "proxy_runs"
-        tokens = Path(json.loads((exp / "plan.json").read_text())["tokens_dir"])
+    store_dir, tokens, _ = experiment_runs(p.experiment, work)
     records = [r for r in RunStore(store_dir).records() if r["result"]["status"] == "ok"]
     specs = [RunSpec.model_validate(r["spec"]) for r in records]
     first = specs[0]

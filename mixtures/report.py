@@ -18,6 +18,16 @@ from mixtures.io import atomic_write_text
 QUALITY_COLUMNS = ["surrogate", "runs", "folds", "spearman", "pearson", "mae"]
 #: Run statuses, in the order reports count them (``proxies.train.TrainResult.status``).
 RUN_STATUSES = ("ok", "diverged", "failed")
+#: A baseline's paired comparison with the chosen mixture (``proxies.compare``), as shown.
+PAIRED_COLUMNS = (
+    "pairs",
+    "wins",
+    "paired_diff_mean",
+    "paired_diff_lo",
+    "paired_diff_hi",
+    "sign_p",
+    "verdict",
+)
 COMPARISON_COLUMNS = [
     "label",
     "mean",
@@ -26,13 +36,7 @@ COMPARISON_COLUMNS = [
     "max",
     "seeds",
     "margin_vs_chosen",
-    "pairs",
-    "wins",
-    "paired_diff_mean",
-    "paired_diff_lo",
-    "paired_diff_hi",
-    "sign_p",
-    "verdict",
+    *PAIRED_COLUMNS,
 ]
 #: How the paired differences read in a report.
 PAIRED_NOTE = (
