@@ -11,6 +11,11 @@ An experiment folder (default ``runs/<experiment name>/``) holds::
     runs_meta.parquet       per-run status, wall time, throughput, error (every status)
     runs_bo*.parquet        ``search.bo_proxy``: the BO rounds' runs at the larger scale
     bo_round_NN.json        the mixtures each BO round proposed (a rerun asks them again)
+    merge_runs/             ``search.merge``: the shared trunk and the experts (weights + records)
+    runs_merged.parquet     ``search.merge``: merged estimates of candidate mixtures (fidelity
+                            ``merged``), not trained runs
+    merge.json              the experts' ids, cost in proxy runs, and the merged estimates'
+                            agreement with the sweep's trained runs
     surrogates.parquet      cross-validated quality of every surrogate
     surrogate_oof.json      out-of-fold predictions of the chosen surrogate
     chosen.json             the chosen mixture, its prediction and the surrogate used
@@ -21,8 +26,8 @@ An experiment folder (default ``runs/<experiment name>/``) holds::
     report.md, summary.json, plots/                the report
     previous/<UTC time>/    results of an earlier config, moved aside by ``--force``
 
-Everything but the run stores (``proxy_runs/``, ``target_runs/``) and ``previous/`` is the result
-set of one config (``ExperimentDir.result_files``).
+Everything but the run stores (``proxy_runs/``, ``merge_runs/``, ``target_runs/``) and
+``previous/`` is the result set of one config (``ExperimentDir.result_files``).
 """
 
 from __future__ import annotations
@@ -78,6 +83,14 @@ class ExperimentDir:
     @property
     def target_store(self) -> Path:
         return self.root / "target_runs"
+
+    @property
+    def merge_store(self) -> Path:
+        return self.root / "merge_runs"
+
+    @property
+    def merge(self) -> Path:
+        return self.root / "merge.json"
 
     def table(self, stem: str = "runs") -> Path:
         """Run table ``<stem>.parquet`` (``runs`` for the sweep, ``runs_bo`` for bo_proxy)."""
@@ -144,6 +157,7 @@ class ExperimentDir:
             self.plan,
             self.surrogates,
             self.surrogate_oof,
+            self.merge,
             self.chosen,
             self.export,
             self.target_meta,

@@ -130,23 +130,47 @@ class SweepConfig(_Strict):
     )
 
 
+class MergeConfig(_Strict):
+    """Model merging as a proxy (``proxies.merge``): a shared trunk, one expert per training
+    domain, and merged models evaluated for candidate mixtures without training."""
+
+    trunk_fraction: float = Field(
+        0.75,
+        ge=0,
+        lt=1,
+        description="share of the proxy's steps trained as the shared trunk before branching "
+        "into one expert per domain; the experts cost trunk + domains x (1 - trunk) proxy runs",
+    )
+    trunk_mixture: Literal["uniform", "natural"] = Field(
+        "uniform", description="the mixture the shared trunk trains on"
+    )
+    candidates: int = Field(
+        128,
+        ge=2,
+        description="mixtures drawn from the sweep's prior whose merged models are evaluated "
+        "(the sweep's trained mixtures are evaluated too, to measure the agreement)",
+    )
+
+
 class SearchConfig(_Strict):
     """How the mixture is chosen from the sweep."""
 
     @model_validator(mode="before")
     @classmethod
-    def _default_bo_surrogate(cls, data: Any) -> Any:
-        # filled in only for bo, so a dumped regmix config (None) validates again unchanged
-        if (
-            isinstance(data, dict)
-            and data.get("method") == "bo"
-            and data.get("bo_surrogate") is None
-        ):
-            return {**data, "bo_surrogate": DEFAULT_BO_SURROGATE}
+    def _fill_defaults(cls, data: Any) -> Any:
+        # filled in only where used, so a dumped regmix config (None) validates again unchanged
+        if not isinstance(data, dict):
+            return data
+        if data.get("method") == "bo" and data.get("bo_surrogate") is None:
+            data = {**data, "bo_surrogate": DEFAULT_BO_SURROGATE}
+        if data.get("method") == "merge" and data.get("merge") is None:
+            data = {**data, "merge": {}}
         return data
 
-    method: Literal["regmix", "bo"] = Field(
-        "regmix", description="regmix: fit, simulate, average the top-k; bo: Bayesian rounds"
+    method: Literal["regmix", "bo", "merge"] = Field(
+        "regmix",
+        description="regmix: fit, simulate, average the top-k; bo: Bayesian rounds; merge: "
+        "the RegMix choice on merged experts' estimates (search.merge) instead of trained runs",
     )
     surrogate: SurrogateName | Literal["auto"] = Field(
         "auto",
@@ -174,6 +198,12 @@ class SearchConfig(_Strict):
         description="bo: train the rounds' proxies with this config (a larger model or more "
         "tokens than `proxy`); the sweep's runs then become a low-fidelity prior of the GP and "
         "the choice comes from the rounds' runs. null = the rounds train `proxy` like the sweep",
+    )
+    merge: MergeConfig | None = Field(
+        None,
+        description="merged experts (MergeConfig): with method merge, the estimates the choice "
+        "is made from; with method bo, the GP's low-fidelity prior, so the rounds train where "
+        "merging points. null = no merging (filled in with defaults for method merge)",
     )
 
 
@@ -285,6 +315,20 @@ class ExperimentConfig(_Strict):
                 "search.bo_proxy needs a single GP as search.bo_surrogate (the sweep's prior is "
                 "one more input of that GP), got 'gp_average'"
             )
+        if s.merge is not None:
+            if s.method == "regmix":
+                raise ValueError(
+                    "search.merge is used by search.method 'merge' or 'bo', not 'regmix'"
+                )
+            if s.bo_proxy is not None:
+                raise ValueError(
+                    "search.merge and search.bo_proxy are two low-fidelity priors of BO; choose one"
+                )
+            if self.target.kind == "custom":
+                raise ValueError(
+                    "search.merge estimates validation losses; a custom evaluator's target "
+                    "needs trained models (use target.kind domain, weighted or average)"
+                )
         if s.bo_proxy is not None:
             if s.method != "bo":
                 raise ValueError(f"search.bo_proxy needs search.method 'bo', got {s.method!r}")
@@ -370,6 +414,7 @@ def load_config(path: str | Path, *, overrides: list[str] | None = None) -> Expe
 __all__ = [
     "CorpusConfig",
     "ExperimentConfig",
+    "MergeConfig",
     "PresetName",
     "RunnerConfig",
     "SearchConfig",

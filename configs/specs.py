@@ -14,7 +14,9 @@ import numpy as np
 from configs.experiment import Plan
 from configs.schema import ExperimentConfig
 from mixtures.constraints import Bounds
+from mixtures.errors import ConfigError
 from mixtures.mixture import Mixture
+from proxies.merge_spec import MergeSpec
 from proxies.planning import natural_mixture, sample_proxy_mixtures, split_domains
 from proxies.records import target_fn
 from proxies.runs import RunSpec
@@ -22,6 +24,8 @@ from proxies.tokens import SOURCE, TokenCorpus
 
 #: SeedSequence spawn key of the sweep's sampler (the search uses mixtures.search.SEARCH_STREAM).
 SWEEP_STREAM = 1
+#: SeedSequence spawn key of the candidate mixtures whose merged models are evaluated.
+MERGE_STREAM = 3
 
 
 def seed_stream(seed: int, stream: int) -> np.random.Generator:
@@ -99,6 +103,43 @@ def sweep_specs(
         )
         for label, m in labelled
     ]
+
+
+def merge_spec(config: ExperimentConfig, plan: Plan, corpus: TokenCorpus) -> MergeSpec:
+    """The trunk and experts ``search.merge`` asks for: the proxy's training config and the
+    experiment seed, the trunk on the uniform or natural mixture."""
+    merge = config.search.merge
+    if merge is None:
+        raise ConfigError("search.merge is not set: there are no experts to train")
+    trunk = plan.baselines["uniform"] if merge.trunk_mixture == "uniform" else _natural(plan)
+    return MergeSpec(
+        corpus=corpus.fingerprint,
+        domains=tuple(plan.train_domains),
+        trunk_weights=tuple(float(trunk[d]) for d in plan.train_domains),
+        trunk_fraction=merge.trunk_fraction,
+        train=config.proxy,
+        seed=config.seed,
+    )
+
+
+def _natural(plan: Plan) -> dict[str, float]:
+    return dict(natural_mixture(plan.tokens, plan.train_domains))
+
+
+def merge_candidates(config: ExperimentConfig, plan: Plan) -> list[Mixture]:
+    """``search.merge.candidates`` mixtures from the sweep's prior and bounds, on their own
+    random stream (changing the sweep never changes them)."""
+    merge = config.search.merge
+    if merge is None:
+        raise ConfigError("search.merge is not set: there are no candidates to merge")
+    return sample_proxy_mixtures(
+        merge.candidates,
+        domains=plan.train_domains,
+        tokens=plan.tokens,
+        bounds=plan.bounds(),
+        sampler=config.sweep.sampler,
+        rng=seed_stream(config.seed, MERGE_STREAM),
+    )
 
 
 def target_specs(

@@ -1,4 +1,5 @@
-"""Flow: the main job. Corpus -> proxy sweep -> surrogates -> chosen mixture -> target runs."""
+"""Flow: the main job. Corpus -> proxy sweep (-> merged experts) -> surrogates -> chosen mixture
+-> target runs."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from flows.proxy_sweep import train_runs
 from flows.sweep import initial_sweep
 from flows.target_run import target_run
 from tasks.export import export_mixture_task
+from tasks.merge import merged_estimates_task, train_experts_task
 from tasks.proxy import collect_runs_task
 from tasks.report import report_task
 from tasks.surrogate import (
@@ -32,12 +34,21 @@ def optimize_mixture(config: ExperimentConfig, experiment_dir: str | None = None
     """Find the mixture that minimises the configured target; re-running skips finished work."""
     exp = ExperimentDir.of(config.name, experiment_dir).resolved()
     plan, labels, tables = initial_sweep(config, exp)
+    merged = None
+    if config.search.merge is not None:
+        train_experts_task(config, plan, exp)
+        merged = merged_estimates_task(config, plan, exp, tables.table)
     if config.search.bo_proxy is not None:
         quality, chosen = _bo_at_larger_scale(config, plan, tables.table, exp)
+    elif config.search.method == "merge":
+        quality = surrogate_quality_task(config, plan, merged, exp)
+        chosen = choose_mixture_task(config, plan, merged, exp, quality)
     else:
         if config.search.method == "bo":
             for round_index in range(config.search.bo_rounds):
-                proposals = propose_bo_task(config, plan, tables.table, exp, round_index)
+                proposals = propose_bo_task(
+                    config, plan, tables.table, exp, round_index, merged=merged
+                )
                 labels |= train_runs(config, proposals, plan.tokens_dir, exp.proxy_store)
                 tables = collect_runs_task(config, plan, exp.proxy_store, exp, "runs", labels)
         quality = surrogate_quality_task(config, plan, tables.table, exp)

@@ -129,10 +129,12 @@ def render_report(
     comparison: Sequence[Mapping[str, Any]],
     runs: Mapping[str, Mapping[str, int]] | None = None,
     target_note: str | None = None,
+    merge: Mapping[str, Any] | None = None,
 ) -> str:
     """The report's markdown without its images. ``runs``: what was run (e.g. "proxy runs")
     -> runs by status; ``chosen["warnings"]`` go at the top; ``target_note`` says where the
-    target run went when its comparison is not in the report."""
+    target run went when its comparison is not in the report; ``merge``: the merged experts'
+    record (merge.json), when the search used them."""
     weights = [
         {"domain": d, **{k: m.get(d, 0.0) for k, m in mixtures.items()}} for d in train_domains
     ]
@@ -149,6 +151,7 @@ def render_report(
         + f" at {scale} scale (best {scale} run measured: "
         + f"{chosen['best_observed']['target']:.4f}).",
         md_table(weights, ["domain", *mixtures]),
+        *([] if merge is None else ["## Merged experts", merge_line(merge)]),
         "## Surrogate quality (k-fold, out of fold)",
         md_table(quality, QUALITY_COLUMNS),
     ]
@@ -164,6 +167,24 @@ def render_report(
     elif target_note:
         lines += ["## Target runs", target_note]
     return "\n\n".join(lines)
+
+
+def merge_line(merge: Mapping[str, Any]) -> str:
+    """What the merged experts cost and how well their estimates rank the trained runs."""
+    agree = merge.get("agreement") or {}
+    rho = agree.get("spearman")
+    ranking = (
+        "no trained run to compare with"
+        if not agree.get("runs")
+        else f"Spearman {'undefined' if rho is None else f'{rho:.3f}'} with the "
+        f"{agree['runs']} trained proxy runs of the same mixtures"
+    )
+    return (
+        f"A shared trunk ({merge['trunk_fraction']:.0%} of the proxy's steps, on the "
+        f"{merge['trunk_mixture']} mixture) and {len(merge['experts'])} experts, "
+        f"{merge['cost_runs']:.2f} proxy runs of training; {merge['estimates']} merged "
+        f"estimates, {ranking}."
+    )
 
 
 def beats_all_baselines(comparison: Sequence[Mapping[str, Any]]) -> bool:

@@ -10,22 +10,35 @@ Scalable Multimodal Data Mixture Optimization"; Tao et al., "Merge to Mix").
 
 The experts are one stacked pack (``proxies.pack``), so branching is a repeat of the trunk's
 stacked tensors and merging is one contraction of them with the mixtures' weights.
+
+On disk (``MergeStore``), the trunk and each expert are runs like the sweep's: an id hashed from
+everything that determines them (``MergeSpec``), their weights, and a JSON record written last.
+A rerun loads the trunk (with its optimizer state) and trains only the experts without a
+record; expert j's batches come from its own stream, so training a subset of the experts gives
+each the weights it gets when all train together.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
 from mixtures.errors import DataError
+from mixtures.evaluation import score
+from mixtures.io import atomic_path
+from mixtures.runtable import RunTable
 from proxies.batches import MixtureBatcher
 from proxies.config import TrainConfig
-from proxies.model import build_model
+from proxies.merge_spec import MergeSpec, digest
+from proxies.model import build_model, count_parameters
 from proxies.pack import (
     PackedLlama,
     clip_member_grads,
@@ -33,8 +46,15 @@ from proxies.pack import (
     make_pack_adamw,
     pack_train_step,
 )
+from proxies.records import METRIC_PREFIX
+from proxies.runs import WEIGHT_DECIMALS, RunStore
 from proxies.tokens import TokenCorpus
 from proxies.train import lr_factor, resolve_device, run_seeds, uses_bf16
+
+#: Fidelity columns of a merged-estimate run table beside the trained runs' (model_params,
+#: tokens): ``merged`` is 1 for every row, ``trunk_fraction`` the experts' shared share.
+MERGED = "merged"
+TRUNK_FRACTION = "trunk_fraction"
 
 
 def merge_members(pack: PackedLlama, weights: np.ndarray) -> PackedLlama:
@@ -64,6 +84,72 @@ class Experts:
     cost_runs: float
 
 
+class _Trainer:
+    """The trunk and the branches of one ``MergeSpec`` on one device."""
+
+    def __init__(self, corpus: TokenCorpus, spec: MergeSpec, device: str | None) -> None:
+        if spec.corpus != corpus.fingerprint:
+            raise DataError(
+                f"the experts were specified for corpus {spec.corpus}, "
+                f"but the loaded corpus is {corpus.fingerprint}"
+            )
+        self.spec, self.cfg = spec, spec.train
+        self.dev = torch.device(device) if device is not None else resolve_device(self.cfg.device)
+        self.autocast = uses_bf16(self.cfg, self.dev)
+        self.init, self.data = run_seeds(spec.seed)
+        self.arrays = [corpus.array(d, "train") for d in spec.domains]
+        self.vocab_size = corpus.vocab_size
+
+    def fresh(self) -> tuple[PackedLlama, torch.optim.AdamW]:
+        """The run's initial model (its seed's, as a solo run's) as a pack of one."""
+        model = build_model(
+            self.cfg.shape, vocab_size=self.vocab_size, seq_len=self.cfg.seq_len, seed=self.init
+        )
+        pack = PackedLlama([model])
+        module: nn.Module = pack
+        module.to(self.dev)
+        return pack, make_pack_adamw(pack, self.cfg)
+
+    def batcher(self, weights: np.ndarray, rng: np.random.Generator) -> MixtureBatcher:
+        cfg = self.cfg
+        return MixtureBatcher(
+            self.arrays, weights, seq_len=cfg.seq_len, batch_size=cfg.batch_size, rng=rng
+        )
+
+    def trunk_batcher(self) -> MixtureBatcher:
+        return self.batcher(np.asarray(self.spec.trunk_weights), np.random.default_rng(self.data))
+
+    def expert_batcher(self, j: int) -> MixtureBatcher:
+        k = len(self.spec.domains)
+        return self.batcher(np.eye(k)[j], np.random.default_rng([self.data, j]))
+
+    def run(
+        self,
+        pack: PackedLlama,
+        opt: torch.optim.AdamW,
+        batchers: Sequence[MixtureBatcher],
+        steps: range,
+    ) -> list[float]:
+        """Train the pack's members on their batchers for ``steps`` of the schedule; the last
+        step's training losses."""
+        cfg, total = self.cfg, self.cfg.steps
+        module: nn.Module = pack
+        module.train()
+        losses = torch.full((pack.size,), float("nan"))
+        for i in steps:
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_factor(
+                    i, total=total, warmup_fraction=cfg.warmup_fraction, min_ratio=cfg.min_lr_ratio
+                )
+            opt.zero_grad(set_to_none=True)
+            batch = torch.stack([b.next() for b in batchers]).to(self.dev)
+            losses = pack_train_step(pack, batch, cfg=cfg, autocast=self.autocast)
+            if cfg.grad_clip is not None:
+                clip_member_grads(pack, cfg.grad_clip)
+            opt.step()
+        return [float(v) for v in losses.tolist()]
+
+
 def train_experts(
     corpus: TokenCorpus,
     *,
@@ -76,63 +162,170 @@ def train_experts(
     log: Callable[[str], None] | None = None,
 ) -> Experts:
     """A trunk on ``trunk_weights`` for ``trunk_fraction`` of ``cfg.steps``, then one expert per
-    domain of ``train_domains`` for the rest of the schedule (see the module docstring)."""
+    domain of ``train_domains`` for the rest of the schedule, in memory (see the module
+    docstring; ``train_branches`` keeps them on disk)."""
     if not 0 <= trunk_fraction < 1:
         raise DataError(f"trunk_fraction must be in [0, 1), got {trunk_fraction}")
-    dev = torch.device(device) if device is not None else resolve_device(cfg.device)
-    autocast = uses_bf16(cfg, dev)
-    init, data = run_seeds(seed)
-    total = cfg.steps
-    trunk_steps = int(round(trunk_fraction * total))
-    arrays = [corpus.array(d, "train") for d in train_domains]
-    model = build_model(cfg.shape, vocab_size=corpus.vocab_size, seq_len=cfg.seq_len, seed=init)
-    pack = PackedLlama([model])
-    module: nn.Module = pack
-    module.to(dev)
-    opt = make_pack_adamw(pack, cfg)
-    rng = np.random.default_rng(data)
-    trunk = MixtureBatcher(
-        arrays, trunk_weights, seq_len=cfg.seq_len, batch_size=cfg.batch_size, rng=rng
+    spec = MergeSpec(
+        corpus=corpus.fingerprint,
+        domains=tuple(train_domains),
+        trunk_weights=tuple(np.asarray(trunk_weights, dtype=float).tolist()),
+        trunk_fraction=trunk_fraction,
+        train=cfg,
+        seed=seed,
     )
-    k = len(train_domains)
-
-    def step(i: int, batchers: Sequence[MixtureBatcher]) -> torch.Tensor:
-        for group in opt.param_groups:
-            group["lr"] = cfg.lr * lr_factor(
-                i, total=total, warmup_fraction=cfg.warmup_fraction, min_ratio=cfg.min_lr_ratio
-            )
-        opt.zero_grad(set_to_none=True)
-        batch = torch.stack([b.next() for b in batchers]).to(dev)
-        losses = pack_train_step(pack, batch, cfg=cfg, autocast=autocast)
-        if cfg.grad_clip is not None:
-            clip_member_grads(pack, cfg.grad_clip)
-        opt.step()
-        return losses
-
-    module.train()
-    for i in range(trunk_steps):
-        step(i, [trunk])
+    t = _Trainer(corpus, spec, device)
+    pack, opt = t.fresh()
+    t.run(pack, opt, [t.trunk_batcher()], range(spec.trunk_steps))
+    k = len(spec.domains)
     pack.keep([0] * k, opt)  # branch: k copies of the trunk and of its optimizer state
-    experts = [
-        MixtureBatcher(
-            arrays,
-            np.eye(k)[j],
-            seq_len=cfg.seq_len,
-            batch_size=cfg.batch_size,
-            rng=np.random.default_rng([data, j]),
-        )
-        for j in range(k)
-    ]
-    losses = torch.zeros(k)
-    for i in range(trunk_steps, total):
-        losses = step(i, experts)
-    values = losses.tolist()
-    if not all(math.isfinite(v) for v in values):
-        raise DataError(f"an expert diverged: final training losses {values}")
+    losses = t.run(pack, opt, [t.expert_batcher(j) for j in range(k)], _branch_steps(spec))
+    _check_finite(spec.domains, losses)
     if log is not None:
-        log(f"experts trained: {dict(zip(train_domains, np.round(values, 3), strict=True))}")
-    cost = (trunk_steps + k * (total - trunk_steps)) / total
-    return Experts(pack=pack, domains=tuple(train_domains), cost_runs=cost)
+        log(f"experts trained: {dict(zip(spec.domains, np.round(losses, 3), strict=True))}")
+    return Experts(pack=pack, domains=spec.domains, cost_runs=spec.cost_runs)
+
+
+def _branch_steps(spec: MergeSpec) -> range:
+    return range(spec.trunk_steps, spec.train.steps)
+
+
+def _check_finite(domains: Sequence[str], losses: Sequence[float]) -> None:
+    bad = [d for d, v in zip(domains, losses, strict=True) if not math.isfinite(v)]
+    if bad:
+        raise DataError(
+            f"the experts of {bad} diverged (final training loss not finite): no merged "
+            "estimate is possible; a lower proxy lr or a larger trunk_fraction may help"
+        )
+
+
+class MergeStore:
+    """The trunk and experts of merges under ``root``: per stage run id, ``<id>.pt`` (weights;
+    the trunk's with its optimizer state) and ``<id>.json`` (the record, written last, so a
+    record means its weights are complete)."""
+
+    def __init__(self, root: str | Path, *, create: bool = True) -> None:
+        self.records = RunStore(root, create=create)
+        self.root = self.records.root
+
+    def weights(self, run_id: str) -> Path:
+        return self.root / f"{run_id}.pt"
+
+    def finished(self, run_id: str) -> dict[str, Any] | None:
+        rec = self.records.finished(run_id)
+        return rec if rec is not None and self.weights(run_id).exists() else None
+
+    def save(self, record: dict[str, Any], state: dict[str, Any]) -> None:
+        with atomic_path(self.weights(record["run_id"]), fsync=True) as tmp:
+            torch.save(state, tmp)
+        self.records.write(record)
+
+    def load(self, run_id: str) -> dict[str, Any]:
+        path = self.weights(run_id)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except (OSError, RuntimeError, EOFError) as err:
+            raise DataError(f"merge weights {path} cannot be read: {err}") from None
+
+
+def train_branches(
+    corpus: TokenCorpus,
+    spec: MergeSpec,
+    store: MergeStore,
+    *,
+    device: str | None = None,
+    log: Callable[[str], None] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> list[tuple[dict[str, Any], bool]]:
+    """The trunk and every expert of ``spec`` in ``store``: (record, trained now) per stage,
+    trunk first. Finished stages are loaded, not trained; a diverged expert is a DataError
+    after the others are saved."""
+    say = log or (lambda _msg: None)
+    todo = [j for j, d in enumerate(spec.domains) if store.finished(spec.expert_id(d)) is None]
+    trunk = store.finished(spec.trunk_id)
+    out: list[tuple[dict[str, Any], bool]] = []
+    if not todo:
+        done = [store.finished(spec.expert_id(d)) for d in spec.domains]
+        return [(r, False) for r in [trunk, *done] if r is not None]
+    t = _Trainer(corpus, spec, device)
+    pack, opt = t.fresh()
+    if trunk is None:
+        started = time.time()
+        losses = t.run(pack, opt, [t.trunk_batcher()], range(spec.trunk_steps))
+        trunk = _record(spec, "trunk", None, losses[0], started, pack, extra)
+        state = {"params": {n: pack.p(n).detach().cpu() for n in pack.names}}
+        store.save(trunk, {**state, "optimizer": opt.state_dict()})
+        say(f"trunk {spec.trunk_id} trained: {spec.trunk_steps} steps")
+        out.append((trunk, True))
+    else:
+        saved = store.load(spec.trunk_id)
+        with torch.no_grad():
+            for name in pack.names:
+                pack.p(name).copy_(saved["params"][name])
+        opt.load_state_dict(saved["optimizer"])
+        out.append((trunk, False))
+    pack.keep([0] * len(todo), opt)  # branch: one copy of the trunk per expert to train
+    started = time.time()
+    losses = t.run(pack, opt, [t.expert_batcher(j) for j in todo], _branch_steps(spec))
+    for pos, j in enumerate(todo):
+        domain = spec.domains[j]
+        if not math.isfinite(losses[pos]):
+            continue
+        rec = _record(spec, "expert", domain, losses[pos], started, pack, extra)
+        store.save(rec, {"params": {n: pack.p(n)[pos].detach().cpu() for n in pack.names}})
+        out.append((rec, True))
+    _check_finite([spec.domains[j] for j in todo], losses)
+    say(f"experts trained: {[spec.domains[j] for j in todo]}")
+    trained = {r["run_id"] for r, _ in out}
+    earlier = [store.finished(spec.expert_id(d)) for d in spec.domains]
+    out += [(r, False) for r in earlier if r is not None and r["run_id"] not in trained]
+    return out
+
+
+def _record(
+    spec: MergeSpec,
+    stage: str,
+    domain: str | None,
+    loss: float,
+    started: float,
+    pack: PackedLlama,
+    extra: dict[str, Any] | None,
+) -> dict[str, Any]:
+    steps = spec.trunk_steps if stage == "trunk" else spec.train.steps - spec.trunk_steps
+    run_id = spec.trunk_id if domain is None else spec.expert_id(domain)
+    return {
+        "run_id": run_id,
+        "stage": stage,
+        "domain": domain,
+        "spec": spec.model_dump(mode="json"),
+        "result": {
+            "status": "ok",
+            "final_train_loss": loss,
+            "steps": steps,
+            "tokens": steps * spec.train.seq_len * spec.train.batch_size,
+            "wall_seconds": time.time() - started,
+            "non_embedding_params": count_parameters(pack.member(0, seq_len=spec.train.seq_len)),
+        },
+        "finished_at": time.time(),
+        **(extra or {}),
+    }
+
+
+def load_experts(
+    corpus: TokenCorpus, spec: MergeSpec, store: MergeStore, *, device: str | None = None
+) -> Experts:
+    """The finished experts of ``spec`` from ``store`` as one pack, in ``spec.domains`` order;
+    a DataError names the experts that are not trained yet."""
+    missing = [d for d in spec.domains if store.finished(spec.expert_id(d)) is None]
+    if missing:
+        raise DataError(f"experts not trained yet for {missing} (in {store.root})")
+    t = _Trainer(corpus, spec, device)
+    template, _ = t.fresh()
+    states = [store.load(spec.expert_id(d))["params"] for d in spec.domains]
+    params = {n: torch.stack([s[n] for s in states]).to(t.dev) for n in template.names}
+    return Experts(
+        pack=template.with_params(params), domains=spec.domains, cost_runs=spec.cost_runs
+    )
 
 
 def merged_losses(
@@ -163,3 +356,83 @@ def merged_losses(
             )
         )
     return out
+
+
+def merged_table(
+    spec: MergeSpec,
+    mixtures: np.ndarray,
+    losses: Sequence[dict[str, float]],
+    *,
+    target: Callable[[dict[str, Any]], float],
+    params: int,
+) -> RunTable:
+    """The merged estimates as a run table: one row per mixture (rows over ``spec.domains``),
+    ``target`` and ``val_loss/<domain>`` metrics, fidelity as the trained runs' (model_params,
+    tokens) plus ``merged`` = 1 and the ``trunk_fraction``. A row's id hashes the experts and
+    the mixture."""
+    w = np.asarray(mixtures, dtype=float)
+    if w.ndim != 2 or w.shape[1] != len(spec.domains):
+        raise DataError(
+            f"merged mixtures must be over the experts' {len(spec.domains)} domains "
+            f"{list(spec.domains)}, got shape {w.shape}"
+        )
+    if len(losses) != len(w):
+        raise DataError(f"{len(losses)} merged losses for {len(w)} mixtures")
+    ids = [merged_run_id(spec, row) for row in w]
+    domains = sorted(losses[0])
+    metrics = {"target": np.array([target({"val_loss": v}) for v in losses])}
+    for d in domains:
+        metrics[METRIC_PREFIX + d] = np.array([v[d] for v in losses])
+    n = len(w)
+    fidelity = {
+        "model_params": np.full(n, float(params)),
+        "tokens": np.full(n, float(spec.train.train_tokens)),
+        MERGED: np.ones(n),
+        TRUNK_FRACTION: np.full(n, spec.trunk_fraction),
+    }
+    return RunTable.from_arrays(ids, list(spec.domains), w, metrics, fidelity=fidelity)
+
+
+def merged_run_id(spec: MergeSpec, weights: np.ndarray) -> str:
+    """The id of the merged estimate of one mixture (a row over ``spec.domains``)."""
+    rounded = np.round(np.asarray(weights, dtype=float), WEIGHT_DECIMALS).tolist()
+    return digest({"merge": spec.merge_id, "weights": rounded})
+
+
+def estimate_mixtures(
+    corpus: TokenCorpus,
+    spec: MergeSpec,
+    store: MergeStore,
+    mixtures: np.ndarray,
+    *,
+    eval_domains: Sequence[str],
+    target: Callable[[dict[str, Any]], float],
+    device: str | None = None,
+) -> RunTable:
+    """The merged estimates of ``mixtures`` (rows over ``spec.domains``) from the trained
+    experts in ``store``, as a run table (``merged_table``)."""
+    experts = load_experts(corpus, spec, store, device=device)
+    losses = merged_losses(experts, corpus, mixtures, eval_domains=eval_domains, cfg=spec.train)
+    params = count_parameters(experts.pack.member(0, seq_len=spec.train.seq_len))
+    return merged_table(spec, mixtures, losses, target=target, params=params)
+
+
+def agreement(
+    spec: MergeSpec, merged: RunTable, trained: RunTable, *, metric: str = "target"
+) -> dict[str, Any]:
+    """How the merged estimates rank the trained runs: ``score`` (Spearman, Pearson, MAE) of
+    ``merged``'s ``metric`` at each trained run's mixture against the run's own, over the
+    trained runs whose mixture was estimated (``runs``)."""
+    rows = trained.weights(spec.domains)
+    by_id = dict(zip(merged.run_ids, merged.target(metric), strict=True))
+    pairs = [
+        (y, by_id[key])
+        for key, y in zip(
+            (merged_run_id(spec, r) for r in rows), trained.target(metric), strict=True
+        )
+        if key in by_id
+    ]
+    if len(pairs) < 2:
+        return {"runs": len(pairs), "spearman": None, "pearson": None, "mae": None}
+    truth, estimate = (np.array(v) for v in zip(*pairs, strict=True))
+    return {"runs": len(pairs), **score(truth, estimate)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from prefect import task
 from prefect.artifacts import create_markdown_artifact
@@ -53,11 +54,12 @@ def report_task(
         train_domains=plan.train_domains,
         mixtures=mixtures,
         chosen=chosen,
-        scale="proxy" if config.search.bo_proxy is None else "bo_proxy",
+        scale=_scale(config),
         quality=quality,
         comparison=comparison,
         runs=_run_counts(config, exp),
         target_note=None if handoff is None else handoff["message"],
+        merge=json.loads(exp.merge.read_text()) if config.search.merge is not None else None,
     )
     write_report(exp.report, text, pngs)
     # The Prefect UI renders data-URI images in markdown artifacts: the plots travel inline.
@@ -80,6 +82,14 @@ def report_task(
     }
     write_json(exp.summary, summary)
     return summary
+
+
+def _scale(config: ExperimentConfig) -> str:
+    """What the chosen mixture's prediction is at: the sweep's proxies, the bo_proxy runs, or
+    the merged experts' estimates."""
+    if config.search.bo_proxy is not None:
+        return "bo_proxy"
+    return "merged-estimate" if config.search.method == "merge" else "proxy"
 
 
 def _run_counts(config: ExperimentConfig, exp: ExperimentDir) -> dict[str, dict[str, int]]:

@@ -81,11 +81,12 @@ def choose_mixture_task(
     chosen.json (``warnings``) for the report."""
     name = pick_surrogate(config.search.surrogate, quality)
     warning = weak_support(name, quality)
+    on_merged = config.search.method == "merge"
     chosen = choose_mixture(
         _sweep(table_path, exp),
         _space(plan),
         surrogate=make_surrogate(name),
-        label=name,
+        label=f"{name} on merged estimates" if on_merged else name,
         seed=config.seed,
         n_candidates=config.search.n_candidates,
         top_k=config.search.top_k,
@@ -105,12 +106,15 @@ def propose_bo_task(
     round_index: int,
     bo_table: str | None = None,
     prior: str | None = None,
+    merged: str | None = None,
 ) -> list[tuple[str, RunSpec]]:
     """One BO round's proposals; recorded, so a resumed flow trains the same mixtures.
 
     With ``search.bo_proxy`` the sweep's runs (``table_path``) are the low-fidelity prior
     (surrogate ``prior`` fitted on them), the rounds' runs so far (``bo_table``) the
-    observations, and the proposals are trained with ``search.bo_proxy``."""
+    observations, and the proposals are trained with ``search.bo_proxy``. With ``merged``
+    (``search.merge``'s estimates) those are the low-fidelity prior and every trained run so
+    far (``table_path``) the observations."""
     bo_proxy = config.search.bo_proxy
     weights = propose_round(
         exp.bo_round(round_index),
@@ -118,7 +122,9 @@ def propose_bo_task(
         batch=config.search.bo_batch,
         scale=None if bo_proxy is None else _scale(bo_proxy),
         surrogate=config.search.bo_surrogate or DEFAULT_BO_SURROGATE,
-        optimizer=lambda: _bo(config, plan, table_path, exp, bo_table, prior, round_index + 1),
+        optimizer=lambda: _bo(
+            config, plan, table_path, exp, bo_table, prior, round_index + 1, merged
+        ),
     )
     corpus = TokenCorpus.load(plan.tokens_dir)
     return [
@@ -197,7 +203,19 @@ def _bo(
     bo_table: str | None,
     prior: str | None,
     index: int,
+    merged: str | None = None,
 ) -> BOOptimizer:
+    if merged is not None:
+        # the merged estimates are the prior, the trained runs (sweep and rounds) observed
+        return bo_optimizer(
+            RunTable.read(merged),
+            _space(plan),
+            surrogate=make_surrogate(_bo_name(config)),
+            seed=config.seed,
+            index=index,
+            low_fidelity=make_surrogate(_merge_prior(config), random_state=config.seed),
+            rounds=_sweep(table_path, exp),
+        )
     gp, low_fidelity = _bo_surrogates(config, prior)
     rounds = None if low_fidelity is None or bo_table is None else RunTable.read(bo_table)
     return bo_optimizer(
@@ -209,6 +227,13 @@ def _bo(
         low_fidelity=low_fidelity,
         rounds=rounds,
     )
+
+
+def _merge_prior(config: ExperimentConfig) -> str:
+    """The surrogate fitted on the merged estimates as BO's prior: ``search.surrogate``, or
+    the default one for ``auto`` (nothing is cross-validated on the estimates here)."""
+    requested = config.search.surrogate
+    return DEFAULT_SURROGATE if requested == "auto" else requested
 
 
 def _bo_spec(

@@ -158,6 +158,79 @@ def test_bo_proxy_rounds_train_the_larger_proxy_with_the_sweep_as_prior(
 
 
 @pytest.mark.slow
+def test_search_method_merge_chooses_from_merged_experts_and_resumes(
+    harness, tmp_path, tiny_domains
+):
+    from flows.optimize import optimize_mixture
+    from proxies.runs import RunStore
+
+    config = _config(
+        tmp_path,
+        tiny_domains,
+        "search.method=merge",
+        "search.merge={trunk_fraction: 0.5, candidates: 12}",
+        "target_run.enabled=false",
+    )
+    exp = tmp_path / "exp"
+    summary = optimize_mixture(config, str(exp))
+    sweep = RunTable.read(exp / "runs.parquet")
+    merged = RunTable.read(exp / "runs_merged.parquet")
+    # the 12 candidates and the sweep's 10 trained mixtures, estimated and marked as merged
+    assert len(merged) == 12 + len(sweep) and merged.domains == sweep.domains
+    assert set(merged.values("fidelity", "merged")) == {1.0}
+    assert set(merged.run_ids).isdisjoint(sweep.run_ids)
+    record = json.loads((exp / "merge.json").read_text())
+    assert record["agreement"]["runs"] == len(sweep)
+    assert -1 <= record["agreement"]["spearman"] <= 1
+    assert record["cost_runs"] == pytest.approx(0.5 + 3 * 0.5)  # trunk + 3 experts
+    stages = RunStore(exp / "merge_runs").records()
+    assert sorted((r["stage"], r["domain"]) for r in stages) == [
+        ("expert", "alpha"),
+        ("expert", "beta"),
+        ("expert", "gamma"),
+        ("trunk", None),
+    ]
+    assert {r["run_id"] for r in stages} == {record["trunk_id"], *record["experts"].values()}
+    chosen = json.loads((exp / "chosen.json").read_text())
+    assert chosen["surrogate"].endswith("on merged estimates")
+    assert chosen["best_observed"]["run_id"] in merged.run_ids
+    assert sum(chosen["mixture"].values()) == pytest.approx(1.0, abs=1e-5)
+    report = (exp / "report.md").read_text()
+    assert "## Merged experts" in report and f"{len(sweep)} trained proxy runs" in report
+    # a rerun trains and evaluates nothing again and chooses the same mixture
+    files = [*(exp / "merge_runs").iterdir(), exp / "runs_merged.parquet"]
+    stamps = {p.name: p.stat().st_mtime_ns for p in files}
+    again = optimize_mixture(config, str(exp))
+    assert again["chosen"] == summary["chosen"]
+    assert stamps == {p.name: p.stat().st_mtime_ns for p in files}
+
+
+@pytest.mark.slow
+def test_bo_with_a_merged_prior_proposes_from_the_merged_estimates(
+    harness, tmp_path, tiny_domains
+):
+    from flows.optimize import optimize_mixture
+
+    config = _config(
+        tmp_path,
+        tiny_domains,
+        "search.method=bo",
+        "search.bo_rounds=1",
+        "search.bo_batch=2",
+        "search.merge={trunk_fraction: 0.5, candidates: 8}",
+        "target_run.enabled=false",
+    )
+    exp = tmp_path / "exp"
+    optimize_mixture(config, str(exp))
+    table = RunTable.read(exp / "runs.parquet")
+    assert len(table) == config.sweep.n_runs + 2 + 2  # the rounds' runs are trained runs
+    assert len(RunTable.read(exp / "runs_merged.parquet")) == 8 + config.sweep.n_runs + 2
+    assert len(json.loads((exp / "bo_round_00.json").read_text())["mixtures"]) == 2
+    chosen = json.loads((exp / "chosen.json").read_text())
+    assert chosen["best_observed"]["run_id"] in table.run_ids  # chosen on trained runs
+
+
+@pytest.mark.slow
 def test_custom_evaluator_target_through_sweep_bo_and_target_runs(harness, tmp_path, tiny_domains):
     from flows.optimize import optimize_mixture
     from proxies.runs import RunStore
