@@ -6,6 +6,7 @@ one part (e.g. the number of sweep runs) never shifts another part's random numb
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -14,7 +15,7 @@ import numpy as np
 from configs.experiment import Plan
 from configs.schema import ExperimentConfig
 from mixtures.constraints import Bounds
-from mixtures.errors import ConfigError
+from mixtures.errors import ConfigError, DataError
 from mixtures.mixture import Mixture
 from proxies.merge_spec import MergeSpec
 from proxies.planning import natural_mixture, sample_proxy_mixtures, split_domains
@@ -68,6 +69,34 @@ def make_plan(config: ExperimentConfig, corpus: TokenCorpus) -> Plan:
             "natural": dict(natural_mixture(tokens, train)),
         },
     )
+
+
+def check_init_models(config: ExperimentConfig, corpus: TokenCorpus) -> None:
+    """Every ``init_from`` of the config (proxy, search.bo_proxy, target_run.train) against its
+    section's model shape and the corpus's vocabulary and tokenizer, before anything trains: a
+    DataError naming the section, the folder and what differs."""
+    sections = {
+        "proxy": config.proxy,
+        "search.bo_proxy": config.search.bo_proxy,
+        "target_run.train": config.target_run.train,
+    }
+    wanted = {k: v for k, v in sections.items() if v is not None and v.init_from is not None}
+    if not wanted:
+        return
+    from proxies.model import check_init_folder  # torch: only when a model is given
+
+    tokenizer = corpus.path / "tokenizer.json"
+    sha = hashlib.sha256(tokenizer.read_bytes()).hexdigest() if tokenizer.is_file() else None
+    for section, train in wanted.items():
+        try:
+            check_init_folder(
+                str(train.init_from),
+                shape=train.shape,
+                vocab_size=corpus.vocab_size,
+                tokenizer_sha256=sha,
+            )
+        except DataError as err:
+            raise DataError(f"{section}.{err}") from None
 
 
 def sweep_specs(

@@ -6,11 +6,14 @@ Kept apart from ``proxies.model`` and ``proxies.train`` so that loading and vali
 
 from __future__ import annotations
 
+import functools
+import hashlib
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from mixtures.errors import ConfigError
+from mixtures.errors import ConfigError, DataError
 
 
 class ModelShape(BaseModel):
@@ -107,11 +110,57 @@ OMITTED_AT: dict[str, Any] = {
     "micro_batch_size": None,
     "final_loss_ratio": 1.0,
     "precision": "auto",
+    "init_from": None,
 }
+#: Files of an ``init_from`` folder (``save_pretrained``'s): the config and the weights, the
+#: first weights file found in this order.
+INIT_CONFIG = "config.json"
+INIT_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 #: ``TrainConfig`` fields that say how runs are executed, not what they compute: never in a run
 #: id. A packed or compiled run computes its solo run's losses up to float rounding, as the same
 #: run on another machine does.
 OPERATIONAL: frozenset[str] = frozenset({"pack", "compile"})
+
+
+def hashed_train(train: TrainConfig) -> dict[str, Any]:
+    """What a run id hashes of its training config: ``omit_defaults`` of its JSON, ``model`` as
+    its resolved shape, and ``init_from`` as the content hash of its weights
+    (``init_fingerprint``), so that a moved folder names the same runs and new weights at the
+    same path name new ones."""
+    data = omit_defaults(train.model_dump(mode="json"))
+    data["model"] = train.shape.model_dump(mode="json")
+    if train.init_from is not None:
+        data["init_from"] = init_fingerprint(train.init_from)
+    return data
+
+
+def init_weights(folder: str | Path) -> Path:
+    """The weights file of an ``init_from`` folder; DataError naming the folder when it is not
+    a folder or holds no weights."""
+    path = Path(folder)
+    if not path.is_dir():
+        raise DataError(f"init_from {path} is not a folder (a model saved with save_pretrained)")
+    for name in INIT_WEIGHTS:
+        if (path / name).is_file():
+            return path / name
+    raise DataError(f"init_from {path} has no weights file ({' or '.join(INIT_WEIGHTS)})")
+
+
+def init_fingerprint(folder: str | Path) -> str:
+    """The first 16 hex digits of the sha256 of an ``init_from`` folder's weights file, read
+    once per process and file version (path, size, modification time)."""
+    weights = init_weights(folder).resolve()
+    stat = weights.stat()
+    return _file_digest(str(weights), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def omit_defaults(train: dict[str, Any]) -> dict[str, Any]:
@@ -178,6 +227,13 @@ class TrainConfig(BaseModel):
         gt=1,
         description="a training loss above this x ln(vocab) (the loss of a uniform guess) "
         "during training: the run diverged and stops",
+    )
+    init_from: str | None = Field(
+        None,
+        description="a model folder (save_pretrained: config.json and model.safetensors) every "
+        "run starts from instead of a fresh initialisation: a checkpoint of yours or one mixopt "
+        "trained; its shape must be `model`'s and its vocabulary the corpus's. Runs are named "
+        "by the weights' content, not the path. null = from scratch",
     )
     final_loss_ratio: float = Field(
         1.0,

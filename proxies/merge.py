@@ -38,7 +38,7 @@ from mixtures.runtable import RunTable
 from proxies.batches import MixtureBatcher
 from proxies.config import TrainConfig
 from proxies.merge_spec import MergeSpec, digest
-from proxies.model import build_model, count_parameters
+from proxies.model import count_parameters, initial_model
 from proxies.pack import (
     PackedLlama,
     clip_member_grads,
@@ -102,9 +102,7 @@ class _Trainer:
 
     def fresh(self) -> tuple[PackedLlama, torch.optim.AdamW]:
         """The run's initial model (its seed's, as a solo run's) as a pack of one."""
-        model = build_model(
-            self.cfg.shape, vocab_size=self.vocab_size, seq_len=self.cfg.seq_len, seed=self.init
-        )
+        model = initial_model(self.cfg, vocab_size=self.vocab_size, seed=self.init)
         pack = PackedLlama([model])
         module: nn.Module = pack
         module.to(self.dev)

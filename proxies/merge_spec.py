@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from mixtures.errors import DataError
-from proxies.config import TrainConfig, omit_defaults
+from proxies.config import TrainConfig, hashed_train
 from proxies.runs import WEIGHT_DECIMALS
 
 
@@ -41,11 +41,7 @@ class MergeSpec(BaseModel):
 
     def hashed_data(self) -> dict[str, Any]:
         """The spec's JSON with the training config as run ids hash it (``RunSpec``)."""
-        data = self.model_dump(mode="json")
-        train = omit_defaults(data["train"])
-        train["model"] = self.train.shape.model_dump(mode="json")
-        data["train"] = train
-        return data
+        return {**self.model_dump(mode="json"), "train": hashed_train(self.train)}
 
     @property
     def trunk_id(self) -> str:

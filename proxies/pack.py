@@ -4,8 +4,8 @@ A pack is K Llama decoders whose parameters are stacked along a leading member a
 linear layer of the K models is one batched matmul, every norm one broadcast op. Each member
 keeps what makes it its own run:
 
-- its initialisation: member k's weights are those ``proxies.model.build_model`` draws from its
-  own seed, stacked;
+- its initialisation: member k's weights are those ``proxies.model.initial_model`` gives its
+  solo run (drawn from its own seed, or the ``init_from`` model), stacked;
 - its mixture and data stream: one ``MixtureBatcher`` per member, seeded as a solo run seeds it;
 - its optimizer state: AdamW is element-wise, so one AdamW over the stacked tensors updates
   each member exactly as its own AdamW would; the learning-rate schedule is the pack's, shared
@@ -36,7 +36,7 @@ from torch import nn
 
 from proxies.batches import MixtureBatcher, eval_batches
 from proxies.config import EvaluatorRef, TrainConfig
-from proxies.model import build_model, count_parameters
+from proxies.model import count_parameters, initial_model
 from proxies.packed_model import PackedLlama, pack_loss
 from proxies.tokens import TokenCorpus
 from proxies.train import (
@@ -156,10 +156,7 @@ def train_pack(
     dev = torch.device(device) if device is not None else resolve_device(cfg.device)
     autocast = uses_bf16(cfg, dev)
     seeds = [run_seeds(m.seed) for m in members]
-    solo = [
-        build_model(cfg.shape, vocab_size=corpus.vocab_size, seq_len=cfg.seq_len, seed=init)
-        for init, _ in seeds
-    ]
+    solo = [initial_model(cfg, vocab_size=corpus.vocab_size, seed=init) for init, _ in seeds]
     n_params = count_parameters(solo[0])
     pack = PackedLlama(solo)
     del solo

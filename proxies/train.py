@@ -18,7 +18,7 @@ from mixtures.errors import ConfigError
 from proxies.batches import MixtureBatcher, eval_batches
 from proxies.config import EvaluatorRef, TrainConfig
 from proxies.evaluators import run_evaluator
-from proxies.model import build_model, count_parameters
+from proxies.model import count_parameters, initial_model
 from proxies.tokens import TokenCorpus
 
 
@@ -311,12 +311,7 @@ def train_model(
     """
     torch_device = resolve_device(device if device is not None else cfg.device)
     init_seed, data_seed = run_seeds(seed)
-    llama = build_model(
-        cfg.shape,
-        vocab_size=corpus.vocab_size,
-        seq_len=cfg.seq_len,
-        seed=init_seed,
-    )
+    llama = initial_model(cfg, vocab_size=corpus.vocab_size, seed=init_seed)
     # Moved in place through nn.Module's typed ``to``: transformers wraps its override with
     # functools.wraps, which leaves type checkers no usable signature.
     model: torch.nn.Module = llama

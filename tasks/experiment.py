@@ -10,7 +10,7 @@ from prefect.cache_policies import NO_CACHE
 
 from configs.experiment import ExperimentDir, Plan
 from configs.schema import ExperimentConfig
-from configs.specs import make_plan
+from configs.specs import check_init_models, make_plan
 from mixtures.io import atomic_write_text, write_json
 from proxies.tokens import TokenCorpus
 from tasks.common import git_sha
@@ -33,7 +33,10 @@ def setup_experiment_task(config: ExperimentConfig, exp: ExperimentDir) -> Exper
 
 @task(name="plan-experiment", cache_policy=NO_CACHE)
 def plan_experiment_task(config: ExperimentConfig, tokens_dir: str, exp: ExperimentDir) -> Plan:
-    """Fix the domains, bounds and baseline mixtures once; write plan.json."""
-    plan = make_plan(config, TokenCorpus.load(tokens_dir))
+    """Fix the domains, bounds and baseline mixtures once; write plan.json. Every
+    ``init_from`` model is checked against the corpus here, before anything trains."""
+    corpus = TokenCorpus.load(tokens_dir)
+    check_init_models(config, corpus)
+    plan = make_plan(config, corpus)
     plan.write(exp.plan)
     return plan
