@@ -10,6 +10,7 @@ from configs.schema import ExperimentConfig
 from flows.proxy_sweep import train_runs
 from flows.sweep import initial_sweep
 from flows.target_run import target_run
+from runtime.crashes import record_flow_process
 from tasks.export import export_mixture_task
 from tasks.merge import merged_estimates_task, train_experts_task
 from tasks.proxy import collect_runs_task
@@ -29,6 +30,7 @@ from tasks.target import record_handoff_task, schedule_target_run
     flow_run_name="optimize-{config.name}",
     log_prints=True,
     persist_result=True,
+    on_running=[record_flow_process],
 )
 def optimize_mixture(config: ExperimentConfig, experiment_dir: str | None = None) -> dict:
     """Find the mixture that minimises the configured target; re-running skips finished work."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 
 from configs.schema import ExperimentConfig
+from runtime.crashes import record_flow_process
 from runtime.placement import absolute_path
 from tasks.corpus import (
     build_sources_task,
@@ -16,7 +17,7 @@ from tasks.corpus import (
 )
 
 
-@flow(name="prepare_corpus", log_prints=True)
+@flow(name="prepare_corpus", log_prints=True, on_running=[record_flow_process])
 def prepare_corpus(config: ExperimentConfig) -> str:
     """Build the corpus the config describes; returns the token folder, absolute. Reuses
     finished work."""

@@ -8,6 +8,7 @@ from configs.experiment import ExperimentDir, Plan, RunTables
 from configs.schema import ExperimentConfig
 from flows.prepare_corpus import prepare_corpus
 from flows.proxy_sweep import train_runs
+from runtime.crashes import record_flow_process
 from tasks.experiment import plan_experiment_task, setup_experiment_task
 from tasks.proxy import collect_runs_task, sample_sweep_task
 
@@ -25,7 +26,13 @@ def initial_sweep(
     return plan, labels, tables
 
 
-@flow(name="sweep", flow_run_name="sweep-{config.name}", log_prints=True, persist_result=True)
+@flow(
+    name="sweep",
+    flow_run_name="sweep-{config.name}",
+    log_prints=True,
+    persist_result=True,
+    on_running=[record_flow_process],
+)
 def sweep(config: ExperimentConfig, experiment_dir: str | None = None) -> RunTables:
     """Corpus and the initial proxy sweep only: the run table, nothing chosen yet."""
     return initial_sweep(config, ExperimentDir.of(config.name, experiment_dir).resolved())[2]

@@ -8,12 +8,19 @@ from configs.experiment import ExperimentDir
 from configs.schema import ExperimentConfig
 from flows.prepare_corpus import prepare_corpus
 from flows.proxy_sweep import train_runs
+from runtime.crashes import record_flow_process
 from runtime.placement import absolute_path
 from tasks.experiment import plan_experiment_task
 from tasks.target import compare_target_runs_task, plan_target_runs_task
 
 
-@flow(name="target_run", flow_run_name="target-{config.name}", log_prints=True, persist_result=True)
+@flow(
+    name="target_run",
+    flow_run_name="target-{config.name}",
+    log_prints=True,
+    persist_result=True,
+    on_running=[record_flow_process],
+)
 def target_run(
     config: ExperimentConfig,
     mixtures: dict[str, dict[str, float]],

@@ -51,6 +51,7 @@ from proxies.tokens import (
     TOKEN_COUNTS_SCHEMA,
     TOKEN_FILES_SOURCE,
     TokenCorpus,
+    view_fingerprint,
 )
 
 
@@ -123,10 +124,12 @@ def build_token_files(spec: TokenSourceSpec, out_dir: Path, *, scan_cache: Path)
     }
     write_json(out_dir / SHARDS_FILE, {"domains": shards_json})
     write_parquet(counts, out_dir / "counts.parquet")
+    identity = _identity(files, layout, scans, spec, vocab, eos, given)
     meta = {
         "source": TOKEN_FILES_SOURCE,
         "build_key": key,
-        "fingerprint": _fingerprint(files, layout, scans, spec, vocab, eos, given),
+        "fingerprint": view_fingerprint(identity, {d: set(SPLITS) for d in files}),
+        "identity": identity,
         "vocab_size": vocab,
         "eos_id": eos,
         "dtype": np.result_type(*(f.dtype for f in _every_file(files))).name,
@@ -291,7 +294,7 @@ def _build_key(
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-def _fingerprint(
+def _identity(
     files: Mapping[str, Mapping[str, Sequence[ShardFile]]],
     layout: Mapping[str, Mapping[str, Sequence[ShardPiece]]],
     scans: Mapping[Path, ShardScan],
@@ -299,10 +302,11 @@ def _fingerprint(
     vocab: int,
     eos: int,
     given: GivenTokenizer | None,
-) -> str:
+) -> dict[str, Any]:
     """Identity of the corpus's tokens: per file its name, token count, dtype and content
     sample, the split of each domain, the vocabulary, EOS and tokenizer. Paths and mtimes are
-    left out, so a copy of the same files elsewhere is the same corpus (and its runs are kept)."""
+    left out, so a copy of the same files elsewhere is the same corpus (and its runs are kept).
+    The fingerprint is its hash (``proxies.tokens.view_fingerprint``)."""
     domains = {}
     for d, by_split in files.items():
         entry: dict[str, Any] = {
@@ -319,7 +323,7 @@ def _fingerprint(
         "tokenizer_sha256": given.sha256 if given is not None else None,
         "domains": domains,
     }
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+    return {"kind": TOKEN_FILES_SOURCE, "data": data}
 
 
 def _n(pieces: Sequence[ShardPiece]) -> int:

@@ -12,18 +12,26 @@ Layout under a token folder::
                                    the user's own files, read in place)
     counts.parquet                 domain, split (train, val, source), documents, bytes, tokens,
                                    estimated  (TOKEN_COUNTS_SCHEMA)
-    tokens.json                    fingerprint, vocab size, eos id, dtype, domains (written last)
+    tokens.json                    fingerprint, vocab size, eos id, dtype, domains, identity
+                                   (what the fingerprint hashes; written last)
 
 A folder without ``shards.json`` holds one ``<domain>/{train,val}.bin`` per domain and split.
+
+The fingerprint names the whole corpus. A run is named by the part it reads
+(``TokenCorpus.fingerprint_for``): the train split of its training domains and the val split of
+its evaluated domains, hashed as the fingerprint hashes the whole, so that a run reading every
+split has the corpus's fingerprint and a held-out domain's train split never enters a run id.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -72,6 +80,9 @@ class TokenCorpus:
         default=None, repr=False
     )
     """Per domain and split, the pieces of the user's token files; None for built arrays."""
+    stored_identity: Mapping[str, Any] | None = field(default=None, repr=False)
+    """What ``fingerprint`` hashes (``tokens.json``'s ``identity``); None for a corpus prepared
+    before it was kept there."""
 
     @classmethod
     def load(cls, path: str | Path) -> TokenCorpus:
@@ -99,7 +110,49 @@ class TokenCorpus:
             counts=counts,
             dtype=np.dtype(meta.get("dtype", "uint16")),
             shards=shards,
+            stored_identity=meta.get("identity"),
         )
+
+    def fingerprint_for(self, train_domains: Iterable[str], eval_domains: Iterable[str]) -> str:
+        """The fingerprint of what a run reads: the train split of ``train_domains`` and the
+        val split of ``eval_domains``, with the tokenizer. It is ``fingerprint`` when that is
+        every split of every domain, so such runs keep the ids they always had; a held-out
+        domain's train split is not in it, so rebuilding that split changes no run id.
+        Domains the corpus lacks are left out (the trainer reports them). A corpus whose
+        identity is unknown (token files indexed before it was kept) gives ``fingerprint``."""
+        reads: dict[str, set[str]] = {}
+        for domain in train_domains:
+            reads.setdefault(domain, set()).add("train")
+        for domain in eval_domains:
+            reads.setdefault(domain, set()).add("val")
+        if all(reads.get(d) == set(SPLITS) for d in self.domains) or self.identity is None:
+            return self.fingerprint
+        return view_fingerprint(self.identity, reads)
+
+    @cached_property
+    def identity(self) -> Mapping[str, Any] | None:
+        """What ``fingerprint`` hashes: ``tokens.json``'s, or for a text corpus prepared before
+        it was kept, recomputed from the token files (and used only if it gives the recorded
+        fingerprint back)."""
+        if self.stored_identity is not None:
+            return self.stored_identity
+        meta = json.loads((self.path / "tokens.json").read_text())
+        if meta.get("source") != "text" or meta.get("tokenizer_sha256") is None:
+            return None
+        identity = text_identity(
+            str(meta["tokenizer_sha256"]),
+            self.eos_id,
+            self.dtype.name,
+            {d: {s: self._split_files(d, s) for s in SPLITS} for d in self.domains},
+        )
+        whole = {d: set(SPLITS) for d in self.domains}
+        return identity if view_fingerprint(identity, whole) == self.fingerprint else None
+
+    def _split_files(self, domain: str, split: str) -> list[Path]:
+        """The token files of a prepared text corpus's split, in order."""
+        if self.shards is None:
+            return [self.path / domain / f"{split}.bin"]
+        return [Path(p.path) for p in self.shards[domain][split]]
 
     def array(self, domain: str, split: str) -> np.ndarray:
         """The token ids of one domain and split, memory-mapped read-only.
@@ -137,6 +190,56 @@ class TokenCorpus:
         if not path.is_file():
             raise DataError(f"corpus {self.path} has no tokenizer; set corpus.tokenizer")
         return Tokenizer.from_file(str(path))
+
+
+def text_identity(
+    tokenizer_sha256: str, eos_id: int, dtype: str, files: Mapping[str, Mapping[str, list[Path]]]
+) -> dict[str, Any]:
+    """The identity of a prepared text corpus: its tokenizer, EOS and dtype, and per domain and
+    split the sha256 of its tokens in order (``files``: the split's token files)."""
+    splits = {d: {s: files_sha256(paths) for s, paths in by.items()} for d, by in files.items()}
+    return {"kind": "text", "tokenizer": [tokenizer_sha256, eos_id, dtype], "splits": splits}
+
+
+def files_sha256(paths: Iterable[Path]) -> str:
+    """sha256 of the files' bytes one after another: the same tokens give the same hash,
+    however they were cut into files."""
+    h = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def view_fingerprint(identity: Mapping[str, Any], reads: Mapping[str, set[str]]) -> str:
+    """The fingerprint of the splits ``reads`` names (domain -> splits) of a corpus whose
+    identity is ``identity``, hashed as the whole corpus's fingerprint is: with every split of
+    every domain, it is that fingerprint.
+
+    ``text``: sha256 of [tokenizer sha256, EOS, dtype, {domain: {split: tokens sha256}}].
+    ``tokens`` (the user's token files): sha256 of the indexed files' identity with only the
+    read domains and splits; a val split cut from the end of the train files
+    (``{"fraction", "tokens"}``) brings the train files' entry with it, as it is made of them.
+    """
+    if identity["kind"] == "text":
+        splits = {
+            d: {s: sha for s, sha in by_split.items() if s in reads[d]}
+            for d, by_split in identity["splits"].items()
+            if reads.get(d)
+        }
+        blob = json.dumps([*identity["tokenizer"], splits], sort_keys=True)
+    else:
+        data = identity["data"]
+        domains = {}
+        for d, entry in data["domains"].items():
+            wanted = set(reads.get(d, ()))
+            if "val" in wanted and isinstance(entry.get("val"), dict):
+                wanted.add("train")
+            if wanted:
+                domains[d] = {s: v for s, v in entry.items() if s in wanted}
+        blob = json.dumps({**data, "domains": domains}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _piece(data: dict, root: Path) -> ShardPiece:

@@ -20,6 +20,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 
 from mixtures.errors import RunError
+from runtime.crashes import mark_crashed_flow_runs, report_to_stderr
 
 #: Environment of every Prefect process started here: no telemetry (the machine may be offline),
 #: and a patient ephemeral-server start on busy 2-core machines.
@@ -257,7 +258,19 @@ class TemporaryAPI:
 
     @contextmanager
     def running(self) -> Iterator[None]:
-        """Point Prefect at the server, wait until it answers, then run the block (the flow call).
+        """Point Prefect at the server, wait until it answers, mark the flow runs that a killed
+        process left Running as Crashed (``runtime.crashes``), then run the block (the flow
+        call)."""
+        with self._serving():
+            try:
+                mark_crashed_flow_runs(say=report_to_stderr)
+            except Exception as err:  # housekeeping: it must never stop the command
+                report_to_stderr(f"could not look for crashed flow runs: {err!r}")
+            yield
+
+    @contextmanager
+    def _serving(self) -> Iterator[None]:
+        """Point Prefect at the server and wait until it answers, for the block.
 
         Flow-run heartbeats are off inside the block: they let a lasting server tell a crashed
         run, but this server stops with the process, and every flow and subflow otherwise waits

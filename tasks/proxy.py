@@ -14,6 +14,7 @@ from configs.experiment import ExperimentDir, Plan, RunTables
 from configs.schema import ExperimentConfig
 from configs.specs import sweep_specs, target_value_fn
 from mixtures.io import write_parquet
+from proxies.leases import RunLeased
 from proxies.records import records_to_tables
 from proxies.runs import RunSpec, RunStore, execute_pack, execute_run
 from proxies.tokens import TokenCorpus
@@ -58,22 +59,36 @@ def run_proxy_task(
     store_dir: str,
     label: str,
     devices: DeviceLease | None = None,
+    wait: bool = True,
 ) -> dict:
-    """Train and evaluate one model unless its finished record exists; returns the record.
-    ``devices``: the thread runner's lease, of which the run takes a device while it trains."""
+    """Train and evaluate one model unless its finished record exists; returns
+    ``{"record", "computed"}``. ``devices``: the thread runner's lease, of which the run takes
+    a device while it trains. When another process is training the run: with ``wait``, its
+    record once written (not computed here); without, ``deferred(...)`` at once, so that the
+    flow can train other runs first."""
     logger = get_run_logger()
     with task_placement(devices, train_device=spec.train.device) as placement:
         corpus, store = open_run_inputs(tokens_dir, store_dir, host=placement.host)
-        record, computed = execute_run(
-            spec,
-            corpus,
-            store,
-            extra={"label": label, "git_sha": git_sha(), "placement": placement.to_json()},
-            log=logger.info,
-            device=placement.device,
-        )
+        try:
+            record, computed = execute_run(
+                spec,
+                corpus,
+                store,
+                extra={"label": label, "git_sha": git_sha(), "placement": placement.to_json()},
+                log=logger.info,
+                device=placement.device,
+                wait=wait,
+            )
+        except RunLeased as leased:
+            logger.info("%s %s: %s; left for later", label, spec.run_id, leased)
+            return deferred(spec.run_id)
     _log_record(logger, {"label": label, **record}, computed)
     return {"record": record, "computed": computed}
+
+
+def deferred(run_id: str) -> dict:
+    """A training task's outcome for a run that another process is training: no record yet."""
+    return {"record": None, "computed": False, "run_id": run_id}
 
 
 def _log_record(logger: Any, record: dict, computed: bool) -> None:
@@ -105,10 +120,13 @@ def run_pack_task(
     devices: DeviceLease | None = None,
     size: int = 0,
     first: str = "",
+    wait: bool = True,
 ) -> list[dict]:
     """Train runs that differ only in mixture and seed as one pack (``proxies.pack``), each
     unless its finished record exists; each member's record is written as soon as it is known.
-    ``size`` and ``first`` name the task run (members, first run id)."""
+    ``size`` and ``first`` name the task run (members, first run id). A member that another
+    process is training is left out of the pack: with ``wait`` waited for afterwards, without
+    returned as ``deferred``."""
     logger = get_run_logger()
     with task_placement(devices, train_device=specs[0].train.device) as placement:
         corpus, store = open_run_inputs(tokens_dir, store_dir, host=placement.host)
@@ -121,11 +139,16 @@ def run_pack_task(
             log=logger.info,
             device=placement.device,
             on_record=lambda record: _log_record(logger, record, True),
+            wait=wait,
         )
     for record, computed in out:
         if not computed:
             _log_record(logger, record, False)
-    return [{"record": record, "computed": computed} for record, computed in out]
+    given = {record["run_id"] for record, _ in out}
+    left = [deferred(spec.run_id) for spec in specs if spec.run_id not in given]
+    if left:
+        logger.info("%d run(s) of the pack are being trained by another process", len(left))
+    return [{"record": record, "computed": computed} for record, computed in out] + left
 
 
 @task(name="collect-runs", cache_policy=NO_CACHE)

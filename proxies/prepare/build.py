@@ -54,7 +54,9 @@ from proxies.tokens import (
     SHARDS_FILE,
     TOKEN_COUNTS_SCHEMA,
     TokenCorpus,
+    text_identity,
     token_dtype,
+    view_fingerprint,
 )
 
 Log = Callable[[str], None]
@@ -128,7 +130,7 @@ def prepare_tokens(
     if meta_path.is_file() and not failures:
         try:
             if json.loads(meta_path.read_text()).get("build_key") == key:
-                return TokenCorpus.load(out_dir)
+                return _with_identity(TokenCorpus.load(out_dir))
         except ValueError:
             pass
     meta_path.unlink(missing_ok=True)  # the folder is unfinished until tokens.json is back
@@ -339,17 +341,17 @@ def _write_corpus(
     )
     shards = {d.name: {s: [p.to_json() for p in d.pieces.get(s, [])] for s in SPLITS} for d in kept}
     atomic_write_bytes(out_dir / SHARDS_FILE, json.dumps({"domains": shards}, indent=1).encode())
-    content = {
-        d.name: {s: _content_sha(out_dir, d.pieces.get(s, [])) for s in SPLITS} for d in kept
+    # The fingerprint hashes the tokenizer and every split's tokens (``proxies.tokens.
+    # view_fingerprint``); the identity is kept so that a run can be named by the splits it reads.
+    files = {
+        d.name: {s: [out_dir / piece.path for piece in d.pieces.get(s, [])] for s in SPLITS}
+        for d in kept
     }
-    fingerprint = hashlib.sha256(
-        json.dumps(
-            [encoding.sha256, encoding.eos, encoding.dtype, content], sort_keys=True
-        ).encode()
-    ).hexdigest()
+    identity = text_identity(encoding.sha256, encoding.eos, encoding.dtype, files)
     meta = {
         "build_key": key,
-        "fingerprint": fingerprint[:16],
+        "fingerprint": view_fingerprint(identity, {d.name: set(SPLITS) for d in kept}),
+        "identity": identity,
         "source": "text",
         "vocab_size": encoding.vocab_size,
         "eos_id": encoding.eos,
@@ -372,15 +374,15 @@ def _write_corpus(
     return TokenCorpus.load(out_dir)
 
 
-def _content_sha(root: Path, pieces: list[ShardPiece]) -> str:
-    """sha256 of a split's tokens in order: the same tokens give the same hash, however the
-    domain was cut into shards."""
-    h = hashlib.sha256()
-    for piece in pieces:
-        with open(root / piece.path, "rb") as fh:
-            while chunk := fh.read(1 << 24):
-                h.update(chunk)
-    return h.hexdigest()
+def _with_identity(corpus: TokenCorpus) -> TokenCorpus:
+    """``corpus``, with its identity written into ``tokens.json`` when it was prepared before
+    the identity was kept there: computed once here, not by every run that loads it."""
+    if corpus.stored_identity is not None or corpus.identity is None:
+        return corpus
+    meta_path = corpus.path / "tokens.json"
+    meta = {**json.loads(meta_path.read_text()), "identity": corpus.identity}
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
+    return TokenCorpus.load(corpus.path)
 
 
 __all__ = ["ShardPiece", "TokenizerSpec", "prepare_tokens", "sample_texts"]

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from proxies.sources.common import CMD_TIMEOUT, run
+from proxies.sources.common import CMD_TIMEOUT, RENDER_ENV, run
 from proxies.sources.context import Context, files_under, spread
 
 MAN_LINE = "78n"
@@ -81,7 +81,7 @@ def _render_man(path: Path) -> str:
         "-rHY=0",
         "-P-cbou",
     ]
-    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    env = {**os.environ, **RENDER_ENV}
     proc = subprocess.run(
         cmd, input=source, capture_output=True, env=env, timeout=CMD_TIMEOUT, check=False
     )

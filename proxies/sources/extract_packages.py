@@ -80,7 +80,9 @@ def _bible_chapters(bin_root: Path, data_root: Path) -> Iterator[tuple[str, str]
     binary = bin_root / "usr/bin/bible"
     if not binary.is_file():
         raise SourceUnavailable(f"bible program not found at {binary}")
-    proc = run([str(binary), "-p", str(data_root / "usr/lib"), "-l80", "gen1:1-rev22:21"])
+    proc = run(
+        [str(binary), "-p", str(data_root / "usr/lib"), "-l80", "gen1:1-rev22:21"], render=True
+    )
     chapters = split_chapters(proc.stdout)
     for key in spread(chapters):
         yield f"bible/{key}", chapters[key]

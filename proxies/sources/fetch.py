@@ -45,7 +45,7 @@ class Fetcher:
         result = {key: pool.submit(self._timed, key, self._pip, p) for key, p in pips.items()}
         missing = []
         for name, deb in debs.items():
-            if (self.deb_dir / name / SUCCESS_MARKER).is_file():
+            if self._unpacked(deb):
                 result[name] = _done(self.deb_dir / name / "root")
             elif self.install:
                 missing.append(deb)
@@ -70,6 +70,23 @@ class Fetcher:
 
     # Debian -----------------------------------------------------------------
 
+    def _unpacked(self, deb: Deb) -> bool:
+        """Whether an earlier fetch unpacked ``deb``: at its pinned version, or at any version
+        when nothing may be downloaded (said in the log: the text may differ)."""
+        marker = self.deb_dir / deb.package / SUCCESS_MARKER
+        if not marker.is_file():
+            return False
+        found = marker.read_text(encoding="utf-8").strip()
+        if deb.version is None or found == deb.version:
+            return True
+        if self.install:
+            return False  # fetched again at the pinned version
+        self.log(
+            f"[sources] WARNING: {deb.package} {found} was downloaded earlier, not the pinned "
+            f"{deb.version}, and install is off: using it, so the text may differ"
+        )
+        return True
+
     def _installed_root(self, package: str) -> Path | str:
         if shutil.which("dpkg-query") is None:
             return "not downloaded, install=False, and dpkg-query not found"
@@ -84,21 +101,32 @@ class Fetcher:
             if shutil.which(tool) is None:
                 return f"command {tool!r} not found on PATH"
         self.deb_dir.mkdir(parents=True, exist_ok=True)
-        names = [d.package for d in debs]
-        proc = run(["apt-get", "download", *names], cwd=self.deb_dir, check=False)
+        requests = [d.request for d in debs]
+        proc = run(["apt-get", "download", *requests], cwd=self.deb_dir, check=False)
         if proc.returncode != 0 and _is_root():
             # Missing or stale package lists are the usual cause on a fresh machine.
             self.log("[sources] apt-get download failed; running apt-get update once")
             run(["apt-get", "update"], check=False)
-            proc = run(["apt-get", "download", *names], cwd=self.deb_dir, check=False)
+            proc = run(["apt-get", "download", *requests], cwd=self.deb_dir, check=False)
         if proc.returncode != 0:
             # apt-get downloads nothing when one name is unknown: retry one by one so the
             # others still come.
-            for name in names:
-                run(["apt-get", "download", name], cwd=self.deb_dir, check=False)
-        files = {n: sorted(self.deb_dir.glob(f"{n}_*.deb")) for n in names}
-        got = {n: f[-1] for n, f in files.items() if f}
+            for deb in debs:
+                one = run(["apt-get", "download", deb.request], cwd=self.deb_dir, check=False)
+                if one.returncode != 0 and deb.version is not None:
+                    self._download_unpinned(deb, last_line(one.stderr))
+        got = {d.package: f for d in debs if (f := _deb_file(self.deb_dir, d)) is not None}
         return got or f"apt-get download failed: {last_line(proc.stderr)}"
+
+    def _download_unpinned(self, deb: Deb, why: str) -> None:
+        """The pinned version of ``deb`` is gone from the archive (superseded): take the one
+        apt offers rather than lose the domain, and say so, since the text then differs from
+        a build at the pin."""
+        self.log(
+            f"[sources] WARNING: {deb.request} cannot be downloaded ({why}); taking the "
+            f"version apt offers, so {deb.package}'s text differs from the pinned build"
+        )
+        run(["apt-get", "download", deb.package], cwd=self.deb_dir, check=False)
 
     def _unpack_when_downloaded(
         self, deb: Deb, download: Future[dict[str, Path] | str]
@@ -170,6 +198,18 @@ class Fetcher:
             return f"pip download {pip.requirement} failed: {last_line(proc.stderr)}"
         (folder / SUCCESS_MARKER).write_text(pip.requirement + "\n", encoding="utf-8")
         return folder
+
+
+def _deb_file(folder: Path, deb: Deb) -> Path | None:
+    """The downloaded ``.deb`` of ``deb``: the pinned version's file when it is there, else the
+    last by name of that package's files (an earlier download, or the unpinned fallback)."""
+    files = sorted(folder.glob(f"{deb.package}_*.deb"))
+    if deb.version is not None:
+        # apt names files package_version_arch.deb, with the epoch's ":" written "%3a"
+        prefix = f"{deb.package}_{deb.version.replace(':', '%3a')}_"
+        pinned = [f for f in files if f.name.startswith(prefix)]
+        files = pinned or files
+    return files[-1] if files else None
 
 
 def _done(value: Path | str) -> Future[Path | str]:

@@ -41,12 +41,40 @@ SMOKE_DOMAINS: tuple[str, ...] = ("py_headers", "py_licenses", "py_metadata", "p
 """Built in seconds from the running Python alone (no apt, no network), for tests and CI."""
 
 
+DEB_VERSIONS: dict[str, str] = {
+    "bible-kjv": "4.38",
+    "bible-kjv-text": "4.38",
+    "dict-foldoc": "20230119-1",
+    "dict-gcide": "0.48.5+nmu2",
+    "dict-wn": "1:3.0-37",
+    "hol-light": "20230128-1+b1",
+    "libcoq-stdlib": "8.16.1+dfsg-1+b2",
+    "linux-doc-6.1": "6.1.192-3",
+    "manpages": "6.03-2",
+    "manpages-dev": "6.03-2",
+    "python3.11-doc": "3.11.2-6+deb12u9",
+}
+"""The version of each Debian package the default corpus is built from. Debian 12 ships
+updates of some of them (linux-doc-6.1, python3.11-doc) as security and point releases, so
+without a pin the version follows the machine's package lists, which ``apt-get update``
+changes: linux-doc-6.1 6.1.176-1 (Debian 12's point release) and 6.1.192-3 (its security
+archive) differ in 17 documentation files, one of which (the ioctl-number table) falls in
+tech_docs' 6 MB sample, as 3 training documents."""
+
+
 @dataclass(frozen=True)
 class Deb:
-    """A Debian package and the paths (tar wildcards, relative to /) the domain reads."""
+    """A Debian package, the paths (tar wildcards, relative to /) the domain reads, and the
+    version to download (None: whatever apt offers)."""
 
     package: str
     patterns: tuple[str, ...]
+    version: str | None = None
+
+    @property
+    def request(self) -> str:
+        """What ``apt-get download`` is asked for: ``package=version``, or the package."""
+        return self.package if self.version is None else f"{self.package}={self.version}"
 
 
 @dataclass(frozen=True)
@@ -127,5 +155,8 @@ def domain_specs() -> dict[str, DomainSpec]:
 
 
 def _debs(patterns: Mapping[str, str]) -> tuple[Deb, ...]:
-    """One :class:`Deb` per package (in the mapping's order), each reading one path pattern."""
-    return tuple(Deb(package, (pattern,)) for package, pattern in patterns.items())
+    """One :class:`Deb` per package (in the mapping's order), each reading one path pattern, at
+    its pinned version (``DEB_VERSIONS``)."""
+    return tuple(
+        Deb(package, (pattern,), DEB_VERSIONS.get(package)) for package, pattern in patterns.items()
+    )

@@ -131,17 +131,17 @@ def test_a_diverging_member_is_reported_and_the_others_go_on(tiny_corpus, monkey
     """Member 1 starts from non-finite weights: its loss is NaN at the first check, it is
     reported at once and dropped, and members 0 and 2 still reproduce their solo runs."""
     solo, _ = _solo_and_packed(tiny_corpus, CFG)
-    real_build = pack_module.build_model
+    real_initial = pack_module.initial_model
     poisoned_seed = pack_module.run_seeds(1)[0]
 
-    def build(shape, *, vocab_size, seq_len, seed):
-        model = real_build(shape, vocab_size=vocab_size, seq_len=seq_len, seed=seed)
+    def initial(cfg, *, vocab_size, seed):
+        model = real_initial(cfg, vocab_size=vocab_size, seed=seed)
         if seed == poisoned_seed:
             with torch.no_grad():
                 model.model.norm.weight.fill_(float("nan"))
         return model
 
-    monkeypatch.setattr(pack_module, "build_model", build)
+    monkeypatch.setattr(pack_module, "initial_model", initial)
     order = []
     domains = list(tiny_corpus.domains)[:3]
     packed = train_pack(
@@ -284,7 +284,14 @@ def test_a_pack_killed_mid_way_retrains_only_its_unfinished_members(
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
     time.sleep(0.1)
-    assert sorted(p.name for p in store.root.iterdir()) == [f"{specs[0].run_id}.json"]
+    # The killed pack's members keep their leases (nothing released them), which name the
+    # dead process; no record or temporary file was written for them.
+    leases = sorted(p.name for p in store.root.iterdir() if p.suffix == ".lease")
+    assert leases == sorted(f"{s.run_id}.lease" for s in specs[1:])
+    assert all(store.lease_holder(s.run_id) is None for s in specs[1:])  # stale: pid is dead
+    assert sorted(p.name for p in store.root.iterdir() if p.suffix != ".lease") == [
+        f"{specs[0].run_id}.json"
+    ]
     assert store.path(specs[0].run_id).stat().st_mtime_ns == before  # untouched, no temp files
     # The rerun trains exactly the unfinished members (the trainer is replaced by one that
     # records what it was given: the real one would take minutes at this budget).
@@ -299,6 +306,7 @@ def test_a_pack_killed_mid_way_retrains_only_its_unfinished_members(
 
     monkeypatch.setattr(pack_module, "train_pack", fake_train_pack)
     out = execute_pack(specs, tiny_corpus, store)
-    assert given == [1, 2]
+    assert given == [1, 2]  # the stale leases were broken and the members trained
     assert [computed for _, computed in out] == [False, True, True]
     assert store.path(specs[0].run_id).stat().st_mtime_ns == before
+    assert not list(store.root.glob("*.lease*"))  # released once their records were written

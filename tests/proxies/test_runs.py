@@ -1,4 +1,6 @@
+import hashlib
 import json
+import shutil
 
 import numpy as np
 import polars as pl
@@ -7,9 +9,19 @@ import pytest
 from mixtures.errors import ConfigError, DataError
 from mixtures.mixture import Mixture
 from proxies.config import PRESETS
+from proxies.documents.text import clean_text
 from proxies.planning import natural_mixture, split_domains
+from proxies.prepare import PrepOptions, TokenizerSpec, prepare_tokens
+from proxies.prepare.plan import mix64, unit_interval
 from proxies.records import records_to_tables, target_fn
-from proxies.runs import RunSpec, RunStore, execute_run, read_run_list, write_run_list
+from proxies.runs import (
+    RunSpec,
+    RunStore,
+    execute_run,
+    finished_record,
+    read_run_list,
+    write_run_list,
+)
 from proxies.train import TrainConfig
 
 CFG = TrainConfig(model="nano", seq_len=16, batch_size=4, train_tokens=512, eval_tokens=256)
@@ -56,8 +68,15 @@ def test_finished_runs_are_skipped_and_failed_ones_retried(tiny_corpus, tmp_path
 
 
 def test_a_crashing_run_is_recorded_as_failed(tiny_corpus, tmp_path):
-    bad = spec_for(tiny_corpus, [1.0, 0.0, 0.0]).model_copy(
-        update={"domains": ("alpha", "beta", "nope")}
+    domains = ["alpha", "beta", "nope"]
+    bad = RunSpec.for_mixture(
+        Mixture.from_array(domains, [1.0, 0.0, 0.0]),
+        kind="proxy",
+        corpus=tiny_corpus,
+        train_domains=domains,
+        eval_domains=list(tiny_corpus.domains),
+        train=CFG,
+        seed=0,
     )
     rec, computed = execute_run(bad, tiny_corpus, RunStore(tmp_path))
     assert computed and rec["result"]["status"] == "failed"
@@ -188,3 +207,75 @@ def test_run_id_of_a_literal_spec_is_pinned():
     shape = {"d_model": 32, "n_layers": 1, "n_heads": 2, "d_ff": 64}
     explicit = spec.model_copy(update={"train": TrainConfig(model=shape, seq_len=16)})
     assert explicit.run_id == "8e6e2034bcf7a859"
+
+
+def _split_of(text: str, options: PrepOptions) -> str:
+    """The split a one-document text file goes to (``proxies.prepare.worker``'s rule)."""
+    digest = hashlib.sha256(clean_text(text).encode()).digest()
+    select = np.frombuffer(digest[8:16], dtype="<u8")
+    val = unit_interval(mix64(select, options.seed))[0] < options.val_fraction
+    return "val" if val else "train"
+
+
+def test_a_held_out_domains_train_split_changes_no_run_id(tiny_corpus, tiny_domains, tmp_path):
+    options = PrepOptions(val_fraction=0.2, seed=0)
+    tok = TokenizerSpec(path=tiny_corpus.path / "tokenizer.json")
+    changed = {}
+    for name, folder in tiny_domains.items():
+        changed[name] = shutil.copytree(folder, tmp_path / "domains" / name)
+    extra = next(
+        text
+        for i in range(100)
+        if _split_of(text := f"delta extra document {i} " + "thou art the King " * 8, options)
+        == "train"
+    )
+    (changed["delta"] / "extra.txt").write_text(extra)
+    before = prepare_tokens(tiny_domains, tmp_path / "before", tokenizer=tok, options=options)
+    after = prepare_tokens(changed, tmp_path / "after", tokenizer=tok, options=options)
+    # the corpus changed, in delta's train split only
+    assert after.fingerprint != before.fingerprint
+    assert before.identity is not None and after.identity is not None
+    old, new = before.identity["splits"], after.identity["splits"]
+    assert new["delta"]["train"] != old["delta"]["train"]
+    assert {**new, "delta": new["delta"]["val"]} == {**old, "delta": old["delta"]["val"]}
+
+    def spec(corpus, train_domains):
+        return RunSpec.for_mixture(
+            Mixture.from_array(train_domains, [1 / len(train_domains)] * len(train_domains)),
+            kind="proxy",
+            corpus=corpus,
+            train_domains=train_domains,
+            eval_domains=list(corpus.domains),  # delta's val split is read: it is the target
+            train=CFG,
+            seed=0,
+        )
+
+    held_out = ["alpha", "beta", "gamma"]
+    assert spec(before, held_out).run_id == spec(after, held_out).run_id
+    every = ["alpha", "beta", "gamma", "delta"]  # trains on delta: a new corpus, a new run
+    assert spec(before, every).run_id != spec(after, every).run_id
+    # a run that reads every split of every domain is named by the corpus's fingerprint, as
+    # every run was before runs were named by what they read: its id is unchanged
+    assert spec(before, every).corpus == before.fingerprint
+    assert spec(before, held_out).corpus != before.fingerprint
+
+
+def test_a_run_finished_under_its_whole_corpus_id_is_adopted(tiny_corpus, tmp_path):
+    store = RunStore(tmp_path)
+    spec = spec_for(tiny_corpus, [0.5, 0.25, 0.25])  # delta held out: a part of the corpus
+    whole = spec.model_copy(update={"corpus": tiny_corpus.fingerprint})
+    assert spec.run_id != whole.run_id
+    earlier = {
+        "run_id": whole.run_id,
+        "spec": whole.model_dump(mode="json"),
+        "result": {"status": "ok", "val_loss": {"alpha": 1.5}},
+    }
+    store.write(earlier)
+    record, computed = execute_run(spec, tiny_corpus, store)
+    assert not computed  # nothing trained
+    assert record["run_id"] == spec.run_id and record["adopted_from"] == whole.run_id
+    assert record["result"] == earlier["result"]
+    assert store.finished(spec.run_id) == record
+    # and not for another corpus: a spec whose corpus differs finds nothing to adopt
+    other = spec.model_copy(update={"seed": 1})
+    assert finished_record(other, store, tiny_corpus) is None

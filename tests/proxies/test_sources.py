@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import shutil
 import tarfile
 import zipfile
@@ -79,6 +80,81 @@ def test_build_is_deterministic(tmp_path: Path) -> None:
         )
     a = (tmp_path / "a" / "py_stdlib" / "stdlib.jsonl").read_bytes()
     assert a == (tmp_path / "b" / "py_stdlib" / "stdlib.jsonl").read_bytes()
+
+
+def test_two_builds_of_the_smoke_sources_give_the_same_bytes_and_tokens(tmp_path: Path) -> None:
+    corpora = []
+    for out in ("a", "b"):
+        results = build_sources(
+            tmp_path / out, domains=SMOKE_DOMAINS, cap_bytes=CAP, install=False, log=quiet
+        )
+        assert all(r.ok for r in results)
+        corpora.append(
+            prepare_tokens(
+                {r.domain: r.path for r in results if r.path is not None},
+                tmp_path / out / "tokens",
+                tokenizer=TokenizerSpec(vocab_size=300, sample_bytes=100_000),
+                options=PrepOptions(val_fraction=0.1, cap_bytes=CAP),
+            )
+        )
+    for domain in SMOKE_DOMAINS:
+        texts = sorted((tmp_path / "a" / domain).glob("*.jsonl"))
+        assert texts
+        for a in texts:
+            assert a.read_bytes() == (tmp_path / "b" / domain / a.name).read_bytes(), a
+    one, two = corpora
+    assert one.fingerprint == two.fingerprint and one.identity == two.identity
+    assert (one.path / "tokenizer.json").read_bytes() == (two.path / "tokenizer.json").read_bytes()
+
+
+_FAKE_APT = """#!/bin/sh
+# apt-get as the archive would answer: "gone=1.0" was superseded by 2.0
+echo "$@" >> "$FAKE_APT_CALLS"
+[ "$1" = download ] || exit 0
+shift
+for want in "$@"; do
+  case "$want" in
+    gone=1.0) echo "E: Version '1.0' for 'gone' was not found" >&2; exit 100 ;;
+    gone) touch gone_2.0_all.deb ;;
+    *=*) touch "${want%%=*}_$(echo "${want#*=}" | sed 's/:/%3a/')_all.deb" ;;
+    *) touch "${want}_9.9_all.deb" ;;
+  esac
+done
+"""
+
+
+def test_debian_packages_come_at_their_pinned_versions(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from proxies.sources.fetch import Fetcher
+    from proxies.sources.registry import DEB_VERSIONS, Deb, domain_specs
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool, text in (("apt-get", _FAKE_APT), ("dpkg-deb", "#!/bin/sh\n"), ("tar", "")):
+        if text:
+            (bin_dir / tool).write_text(text)
+            (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_APT_CALLS", str(tmp_path / "calls.txt"))
+    lines: list[str] = []
+    fetcher = Fetcher(tmp_path / "raw", install=True, log=lines.append)
+    old = fetcher.deb_dir / "kept_0.5_all.deb"  # an earlier download of another version
+    old.parent.mkdir(parents=True)
+    old.touch()
+    got = fetcher._download_debs(
+        [Deb("kept", ("./x/*",), "1:2.0-1"), Deb("gone", ("./y/*",), "1.0")]
+    )
+    assert isinstance(got, dict)
+    assert got["kept"].name == "kept_1%3a2.0-1_all.deb"  # the pin, not the older file
+    assert got["gone"].name == "gone_2.0_all.deb"  # superseded: the archive's, said loudly
+    assert any("WARNING: gone=1.0 cannot be downloaded" in line for line in lines)
+    calls = (tmp_path / "calls.txt").read_text().splitlines()
+    assert calls[0] == "download kept=1:2.0-1 gone=1.0"
+    assert "download gone" in calls  # the unpinned fallback, after the pinned request failed
+    # every Debian package of the default corpus is pinned
+    debs = {d.package: d for spec in domain_specs().values() for d in spec.debs}
+    assert {p: d.version for p, d in debs.items()} == DEB_VERSIONS
 
 
 def test_resume_skips_finished_domains(tmp_path: Path) -> None:
