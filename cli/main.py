@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cli.errors import run_command
-from mixtures.errors import MixoptError, MixtureError, RunError
+from cli.errors import add_debug_option, flow_errors_once, run_command
+from mixtures.errors import ConfigError, MixoptError, MixtureError, RunError
+
+if TYPE_CHECKING:
+    from configs.experiment import ExperimentDir
+    from configs.schema import ExperimentConfig
 
 
 def _env_defaults() -> None:
@@ -23,10 +27,27 @@ def _env_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
-def _config(args: argparse.Namespace):
+def _config(args: argparse.Namespace, *, experiment_dir: bool) -> ExperimentConfig:
+    """The config with ``--set`` applied, its domains, weight bounds and paths checked, and
+    with ``experiment_dir`` the experiment folder too: every problem at once, before any server
+    starts (cli.preflight)."""
+    from cli import preflight
     from configs.schema import load_config
 
-    return load_config(args.config, overrides=args.set)
+    config = load_config(args.config, overrides=args.set)
+    problems = preflight.check_experiment(config)
+    if experiment_dir:
+        what = "--experiment-dir" if args.experiment_dir else "experiment folder"
+        problems += preflight.check_writable_folder(_experiment(config, args).root, what)
+    preflight.raise_problems(problems)
+    return config
+
+
+def _experiment(config: ExperimentConfig, args: argparse.Namespace) -> ExperimentDir:
+    """The experiment folder: ``--experiment-dir``, else ``runs/<name>``."""
+    from configs.experiment import ExperimentDir
+
+    return ExperimentDir.of(config.name, args.experiment_dir)
 
 
 def _api():
@@ -81,24 +102,24 @@ def _bind(args: argparse.Namespace, config) -> None:
 
 
 def cmd_optimize(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = _config(args, experiment_dir=True)
     _bind(args, config)
     with _api() as api:
         from flows.optimize import optimize_mixture
 
-        with api.running():
+        with api.running(), flow_errors_once(debug=args.debug):
             summary = optimize_mixture(config, args.experiment_dir)
     _print_summary(summary)
     return 0
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = _config(args, experiment_dir=True)
     _bind(args, config)
     with _api() as api:
         from flows.sweep import sweep
 
-        with api.running():
+        with api.running(), flow_errors_once(debug=args.debug):
             out = sweep(config, args.experiment_dir)
     if out.n_ok == 0:
         raise RunError(f"no proxy run finished ok: see the status and errors in {out.meta}")
@@ -107,63 +128,74 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_prepare_corpus(args: argparse.Namespace) -> int:
-    config = _config(args)
+    config = _config(args, experiment_dir=False)
     with _api() as api:
         from flows.prepare_corpus import prepare_corpus
 
-        with api.running():
+        with api.running(), flow_errors_once(debug=args.debug):
             tokens = prepare_corpus(config)
     print(f"token corpus: {tokens}")
     return 0
 
 
 def _parse_weights(text: str) -> dict[str, float]:
-    out = {}
+    """``--weights a=0.5,b=0.5``: each domain once, each weight a number; they must sum to 1."""
+    out: dict[str, float] = {}
     for item in text.split(","):
         name, sep, value = item.partition("=")
-        if not sep:
+        name = name.strip()
+        if not sep or not name:
             raise MixoptError(f"--weights expects domain=weight,..., got {item!r}")
+        if name in out:
+            raise MixtureError(f"--weights names {name!r} twice")
         try:
-            out[name.strip()] = float(value)
+            out[name] = float(value)
         except ValueError:
             raise MixoptError(f"--weights: weight of {name!r} is not a number: {value!r}") from None
     return _summing_to_one(out, "--weights")
 
 
 def _summing_to_one(weights: dict[str, float], origin: str) -> dict[str, float]:
-    """``weights`` when they sum to 1 (within ``SUM_TOLERANCE``); a MixtureError naming the sum
-    and ``origin`` otherwise. They are not normalized: a sum off 1 is most often a typo."""
-    from mixtures.mixture import SUM_TOLERANCE
+    """``weights`` when each is finite and >= 0 and they sum to 1 (within ``SUM_TOLERANCE``); a
+    MixtureError naming ``origin`` and the values otherwise. They are not normalized: a sum off
+    1 is most often a typo."""
+    from cli.preflight import check_weights
 
-    total = math.fsum(weights.values())
-    if abs(total - 1.0) > SUM_TOLERANCE:
-        raise MixtureError(
-            f"{origin}: weights sum to {total:.6g}, expected 1 (within {SUM_TOLERANCE:g}); "
-            "pass weights that sum to 1"
-        )
+    problems = check_weights(weights, origin)
+    if problems:
+        raise MixtureError(problems[0])
     return weights
 
 
 def cmd_target_run(args: argparse.Namespace) -> int:
-    from configs.experiment import ExperimentDir
+    from cli import preflight
 
-    config = _config(args)
-    exp = ExperimentDir.of(config.name, args.experiment_dir)
-    if args.weights:
-        mixtures = {args.label: _parse_weights(args.weights)}
+    config = _config(args, experiment_dir=True)
+    exp = _experiment(config, args)
+    if args.weights is not None and args.mixture is not None:
+        raise ConfigError("give --mixture FILE or --weights a=0.5,b=0.5, not both")
+    if args.weights is not None:
+        weights, origin = _parse_weights(args.weights), "--weights"
     else:
-        mixtures = {args.label: _read_mixture(Path(args.mixture) if args.mixture else exp.chosen)}
+        path = Path(args.mixture) if args.mixture else exp.chosen
+        weights, origin = _read_mixture(path), f"--mixture {path}"
+    preflight.raise_problems(
+        preflight.check_mixture_domains(weights, config, origin)
+        + preflight.check_label(args.label, config)
+    )
     with _api() as api:
         from flows.target_run import target_run
 
-        with api.running():
-            rows = target_run(config, mixtures, str(exp))
+        with api.running(), flow_errors_once(debug=args.debug):
+            rows = target_run(config, {args.label: weights}, str(exp))
     _print_comparison(rows)
     return 0
 
 
 def _read_mixture(path: Path) -> dict[str, float]:
     """A mixture JSON file: ``{"mixture": {...}}`` (chosen.json) or ``{domain: weight}``."""
+    if path.is_dir():
+        raise MixoptError(f"--mixture {path} is a folder; name a JSON file")
     if not path.is_file():
         raise MixoptError(
             f"no mixture to run: {path} does not exist (run `mixopt optimize` "
@@ -228,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for module in (runs, surrogate, status, serve):
         module.register(sub)
+    add_debug_option(parser)
     return parser
 
 

@@ -14,7 +14,6 @@ from mixtures.errors import ConfigError
 from mixtures.importers import ImportReport, import_olmix, import_regmix, import_wide
 from mixtures.runtable import RunTable
 
-#: Exit code for bad input (unreadable or invalid files, inconsistent options), as argparse uses.
 #: Options each format uses; any other format-specific option given is an error, not ignored.
 _FORMAT_OPTIONS = {
     "regmix": {"mixtures", "results"},
@@ -64,7 +63,10 @@ def _add_import(sub: argparse._SubParsersAction) -> None:
 
 
 def _import(args: argparse.Namespace) -> int:
+    from cli.preflight import check_output_file, raise_problems
+
     _check_options(args)
+    raise_problems(check_output_file(args.out, "--out"))
     report = _read(args)
     out = report.table.write(args.out)
     t = report.table

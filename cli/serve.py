@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cli.errors import run_command
+from cli.errors import add_debug_option, run_command
 from mixtures.errors import ConfigError
 from tasks import TRAIN_TAG
 
@@ -118,10 +118,19 @@ def serve_deployments(deployments: Sequence[RunnerDeployment], *, limit: int | N
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    """Build the deployments from the arguments and serve them (blocks)."""
+    """Check the arguments, then build the deployments and serve them (blocks)."""
+    from cli import preflight
+    from configs.experiment import ExperimentDir
     from configs.schema import load_config
 
     config = load_config(args.config, overrides=args.set)
+    exp = ExperimentDir.of(config.name, args.experiment_dir)
+    what = "--experiment-dir" if args.experiment_dir else "experiment folder"
+    preflight.raise_problems(
+        _option_problems(args)
+        + preflight.check_experiment(config)
+        + preflight.check_writable_folder(exp.root, what)
+    )
     deployments = build_deployments(
         config,
         name=args.name,
@@ -134,10 +143,35 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _option_problems(args: argparse.Namespace) -> list[str]:
+    """The serve options' problems: limits below 1, an empty name, a cron string that is not
+    one (found before anything is registered with the API)."""
+    problems = [
+        f"--{flag} must be >= 1, got {value}"
+        for flag, value in (("limit", args.limit), ("train-limit", args.train_limit))
+        if value is not None and value < 1
+    ]
+    if args.name is not None and not args.name.strip():
+        problems.append("--name must not be empty")
+    if not args.no_schedule:
+        from prefect.client.schemas.schedules import CronSchedule
+        from pydantic import ValidationError
+
+        try:
+            CronSchedule(cron=args.cron)
+        except ValidationError:
+            problems.append(
+                f"--cron {args.cron!r} is not a cron schedule (five fields: minute hour "
+                f"day-of-month month day-of-week, e.g. {DEFAULT_CRON!r})"
+            )
+    return problems
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m cli.serve``: the same as ``mixopt serve``."""
     parser = argparse.ArgumentParser(prog="python -m cli.serve", description=__doc__)
     add_serve_arguments(parser)
+    add_debug_option(parser)
     return run_command(cmd_serve, parser.parse_args(argv), "mixopt serve")
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -21,18 +22,50 @@ import polars as pl
 import yaml
 
 from configs.experiment import ExperimentDir
-from mixtures.errors import DataError
+from mixtures.errors import ConfigError, DataError
+
+#: Columns of a run table's metadata (``runs_meta.parquet``) that the status reads, and their
+#: kind of values.
+_META_COLUMNS = {"label": "text", "run_id": "text", "target": "number"}
+#: Columns of ``comparison.parquet`` that the status shows.
+_COMPARISON_COLUMNS = {"label": "text", "mean": "number", "std": "number", "seeds": "integer"}
+#: Whether a Parquet column's dtype holds values of a kind (an all-null column holds any).
+_KINDS = {
+    "text": lambda t: t in (pl.String, pl.Categorical, pl.Null),
+    "number": lambda t: t.is_numeric() or t == pl.Null,
+    "integer": lambda t: t.is_integer() or t == pl.Null,
+}
 
 
-def _planned_runs(exp: ExperimentDir) -> int | None:
+def _saved_config(exp: ExperimentDir) -> dict[str, Any] | None:
+    """``config.yaml`` as a mapping (None when the folder has none); DataError naming the file
+    when it is not a readable YAML mapping."""
     path = exp.config
     if not path.is_file():
         return None
-    cfg = yaml.safe_load(path.read_text()) or {}
-    sweep, search = cfg.get("sweep", {}), cfg.get("search", {})
-    n = int(sweep.get("n_runs", 0)) + (2 if sweep.get("include_baselines", True) else 0)
-    if search.get("method") == "bo":
-        n += int(search.get("bo_rounds", 0)) * int(search.get("bo_batch", 0))
+    try:
+        cfg = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise DataError(f"saved config {path} is not readable YAML: {err}") from None
+    if not isinstance(cfg, dict):
+        raise DataError(f"saved config {path} must hold a mapping, got {type(cfg).__name__}")
+    return cfg
+
+
+def _planned_runs(exp: ExperimentDir) -> int | None:
+    cfg = _saved_config(exp)
+    if cfg is None:
+        return None
+    sweep, search = cfg.get("sweep") or {}, cfg.get("search") or {}
+    try:
+        n = int(sweep.get("n_runs", 0)) + (2 if sweep.get("include_baselines", True) else 0)
+        if search.get("method") == "bo":
+            n += int(search.get("bo_rounds", 0)) * int(search.get("bo_batch", 0))
+    except (AttributeError, TypeError, ValueError):
+        raise DataError(
+            f"saved config {exp.config}: sweep.n_runs, search.bo_rounds and search.bo_batch "
+            f"must be whole numbers, got sweep {sweep!r:.80}, search {search!r:.80}"
+        ) from None
     return n
 
 
@@ -45,8 +78,8 @@ def _of_this_config(exp: ExperimentDir) -> Callable[[dict[str, Any]], bool]:
     saved ``proxy`` section every record counts."""
     from proxies.config import TrainConfig, omit_defaults
 
-    cfg = yaml.safe_load(exp.config.read_text()) if exp.config.is_file() else None
-    if not isinstance(cfg, dict) or not isinstance(cfg.get("proxy"), dict):
+    cfg = _saved_config(exp)
+    if cfg is None or not isinstance(cfg.get("proxy"), dict):
         return lambda record: True
 
     def key(train: Any) -> str | None:
@@ -57,11 +90,12 @@ def _of_this_config(exp: ExperimentDir) -> Callable[[dict[str, Any]], bool]:
         return json.dumps(omit_defaults(dumped), sort_keys=True)
 
     search = cfg.get("search") or {}
-    trains = {key(t) for t in (cfg["proxy"], search.get("bo_proxy")) if t is not None}
+    bo_proxy = search.get("bo_proxy") if isinstance(search, dict) else None
+    trains = {key(t) for t in (cfg["proxy"], bo_proxy) if t is not None}
     seed = cfg.get("seed", 0)
     corpus = None
     if exp.plan.is_file():
-        corpus = json.loads(exp.plan.read_text()).get("corpus_fingerprint")
+        corpus = _read_json(exp.plan, "experiment plan").get("corpus_fingerprint")
 
     def belongs(record: dict[str, Any]) -> bool:
         spec = record.get("spec") or {}
@@ -77,16 +111,17 @@ def _of_this_config(exp: ExperimentDir) -> Callable[[dict[str, Any]], bool]:
 
 
 def summarize_experiment(exp_dir: str | Path) -> dict[str, Any]:
-    """Counts by status, planned runs, best measured run, chosen mixture and target comparison."""
-    from proxies.runs import RunStore  # the run-record reader; tokenizers are not needed
-
+    """Counts by status, planned runs, best measured run, chosen mixture and target comparison.
+    DataError naming the file when one of them is not what the flows write."""
     exp = ExperimentDir(Path(exp_dir))
+    if exp.root.exists() and not exp.root.is_dir():
+        raise DataError(f"{exp} is a file, not an experiment folder")
     if not exp.root.is_dir():
         raise DataError(f"experiment folder {exp} does not exist")
     store = exp.proxy_store
     if not store.is_dir() and not exp.config.is_file():
         raise DataError(f"{exp} is not an experiment folder (no proxy_runs/ and no config.yaml)")
-    stored = RunStore(store).records() if store.is_dir() else []
+    stored = _read_records(store) if store.is_dir() else []
     records = list(filter(_of_this_config(exp), stored))
     counts = Counter(r["result"]["status"] for r in records)
     summary: dict[str, Any] = {
@@ -101,22 +136,97 @@ def summarize_experiment(exp_dir: str | Path) -> dict[str, Any]:
     }
     meta_path = exp.table_meta("runs")
     if meta_path.is_file():
-        ok = pl.read_parquet(meta_path).filter(pl.col("target").is_not_null()).sort("target")
+        meta = _read_parquet(meta_path, _META_COLUMNS)
+        ok = meta.filter(pl.col("target").is_not_null()).sort("target")
         if ok.height:
-            summary["best"] = ok.select("label", "run_id", "target").row(0, named=True)
-        summary["collected"] = pl.read_parquet(meta_path).height
+            summary["best"] = ok.select(list(_META_COLUMNS)).row(0, named=True)
+        summary["collected"] = meta.height
     bo_meta = exp.table_meta("runs_bo")  # search.bo_proxy: the rounds' runs, another scale
     if bo_meta.is_file():
-        ok = pl.read_parquet(bo_meta).filter(pl.col("target").is_not_null()).sort("target")
+        meta = _read_parquet(bo_meta, _META_COLUMNS)
+        ok = meta.filter(pl.col("target").is_not_null()).sort("target")
         if ok.height:
-            summary["best_bo_proxy"] = ok.select("label", "run_id", "target").row(0, named=True)
+            summary["best_bo_proxy"] = ok.select(list(_META_COLUMNS)).row(0, named=True)
     if exp.chosen.is_file():
-        summary["chosen"] = json.loads(exp.chosen.read_text())
+        summary["chosen"] = _read_chosen(exp.chosen)
     if exp.comparison.is_file():
-        summary["comparison"] = pl.read_parquet(exp.comparison).to_dicts()
+        summary["comparison"] = _read_parquet(exp.comparison, _COMPARISON_COLUMNS).to_dicts()
     if exp.target_handoff.is_file():
-        summary["target_handoff"] = json.loads(exp.target_handoff.read_text())
+        handoff = _read_json(exp.target_handoff, "target handoff")
+        if not isinstance(handoff.get("message"), str):
+            raise DataError(f"target handoff {exp.target_handoff} has no message")
+        summary["target_handoff"] = handoff
     return summary
+
+
+def _read_records(store: Path) -> list[dict[str, Any]]:
+    """Every run record of the store, in run-id order; DataError naming a file that is not
+    JSON or not a run record (an object with ``result.status``)."""
+    records = []
+    for path in sorted(store.glob("*.json")):
+        record = _read_json(path, "run record", hint="; delete it to rerun")
+        result, spec = record.get("result"), record.get("spec")
+        if not (isinstance(result, dict) and isinstance(result.get("status"), str)) or not (
+            spec is None or isinstance(spec, dict)
+        ):
+            raise DataError(
+                f"run record {path} is not a run record (no result.status, or a spec that is "
+                "not an object); delete it to rerun"
+            )
+        records.append(record)
+    return records
+
+
+def _read_json(path: Path, what: str, *, hint: str = "") -> dict[str, Any]:
+    """A JSON object file; DataError naming ``what`` and the file otherwise."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{what} {path} is corrupt ({err}){hint}") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{what} {path} must hold a JSON object, got {type(data).__name__}{hint}")
+    return data
+
+
+def _read_chosen(path: Path) -> dict[str, Any]:
+    """``chosen.json``: the mixture (domain -> weight), its predicted target and surrogate."""
+    chosen = _read_json(path, "chosen mixture")
+    mixture = chosen.get("mixture")
+    numbers = isinstance(mixture, dict) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in mixture.values()
+    )
+    predicted = chosen.get("predicted")
+    number = isinstance(predicted, int | float) and not isinstance(predicted, bool)
+    warnings = chosen.get("warnings")
+    listed = warnings is None or (
+        isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)
+    )
+    if not (numbers and number and listed and isinstance(chosen.get("surrogate"), str)):
+        raise DataError(
+            f"chosen mixture {path} must hold a mixture of domain: weight numbers, the "
+            "predicted number, the surrogate's name and a list of warnings"
+        )
+    return chosen
+
+
+def _read_parquet(path: Path, columns: dict[str, str]) -> pl.DataFrame:
+    """A Parquet table with at least ``columns``, each of its kind (``_KINDS``); DataError naming
+    the file and the column otherwise."""
+    try:
+        frame = pl.read_parquet(path)
+    except Exception as err:  # polars raises several unrelated types for unreadable files
+        raise DataError(f"{path} is not a readable Parquet file: {err}") from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path} lacks column(s) {missing}; it has {frame.columns}")
+    wrong = [
+        f"{c} ({frame.schema[c]}, not {kind})"
+        for c, kind in columns.items()
+        if not _KINDS[kind](frame.schema[c])
+    ]
+    if wrong:
+        raise DataError(f"{path} has column(s) of the wrong type: {', '.join(wrong)}")
+    return frame
 
 
 def format_status(summary: dict[str, Any]) -> str:
@@ -166,10 +276,16 @@ def _comparison_lines(rows: list[dict[str, Any]]) -> list[str]:
     from mixtures.report import paired_lines  # imported here: it loads matplotlib
 
     lines = [
-        f"target run {r['label']:<10} mean {r['mean']:.4f} std {r['std']:.4f} ({r['seeds']} seeds)"
+        f"target run {r['label']:<10} mean {_number(r['mean'])} std {_number(r['std'])} "
+        f"({r['seeds']} seeds)"
         for r in rows
     ]
     return lines + paired_lines(rows)
+
+
+def _number(value: float | None) -> str:
+    """A mean or spread, "n/a" where no seed gave one."""
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def watch(exp_dir: str | Path, *, interval: float, timeout: float | None = None) -> dict:
@@ -193,6 +309,8 @@ def watch(exp_dir: str | Path, *, interval: float, timeout: float | None = None)
 def cmd_status(args: argparse.Namespace) -> int:
     """Print the status of one experiment folder (optionally watch it fill)."""
     # DataError goes up to `mixopt`'s main, which prints it and exits with code 2.
+    if args.watch is not None and not (math.isfinite(args.watch) and args.watch > 0):
+        raise ConfigError(f"--watch takes a number of seconds > 0, got {args.watch:g}")
     if args.watch:
         watch(args.experiment, interval=args.watch)
     summary = summarize_experiment(args.experiment)

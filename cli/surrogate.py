@@ -16,8 +16,6 @@ from mixtures.errors import ConfigError, DataError
 from mixtures.io import atomic_write_text
 from mixtures.names import DEFAULT_BO_SURROGATE, DEFAULT_SURROGATE, OPTIMIZER_NAMES, SURROGATE_NAMES
 
-#: Exit code for bad input (unreadable or invalid files, inconsistent options), as argparse uses.
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``surrogate`` (``cv``) and ``bench`` (``replay``) command groups."""
@@ -114,7 +112,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", type=Path, metavar="RUNS", help="run table (.parquet)")
     p.add_argument("--target", required=True, help="metric name or expression, e.g. 'mean(a, b)'")
     p.add_argument("--maximize", action="store_true", help="higher target is better")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the subsets or repeats (>= 0)")
     p.add_argument("--json", type=Path, required=True, metavar="OUT", help="results file")
     p.add_argument(
         "--workers",
@@ -126,9 +124,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def surrogate_cv(args: argparse.Namespace) -> int:
     """``mixopt surrogate cv``: print and write the scores per train size."""
+    from cli.preflight import check_output_file, raise_problems
     from mixtures.evaluation import cross_validate
     from mixtures.runtable import RunTable
 
+    raise_problems(check_output_file(args.json, "--json"))  # before the work, not after it
     table = RunTable.read(args.runs)
     X, y = table.weights(), table.target(args.target)
     tests = {}
@@ -167,9 +167,13 @@ def surrogate_cv(args: argparse.Namespace) -> int:
 
 def bench_replay(args: argparse.Namespace) -> int:
     """``mixopt bench replay``: print and write runs-to-top and regret; plot the curves."""
+    from cli.preflight import check_output_file, raise_problems
     from mixtures.evaluation import plot_regret, replay
     from mixtures.runtable import RunTable
 
+    raise_problems(check_output_file(args.json, "--json"))
+    png = args.png or args.json.with_suffix(".png")
+    raise_problems(check_output_file(png, "--png"))
     table = RunTable.read(args.runs)
     X, y = table.weights(), table.target(args.target)
     params: dict[str, Any] = {}
@@ -227,7 +231,7 @@ def bench_replay(args: argparse.Namespace) -> int:
             "domains": list(args.kernel_domains),
         }
     _write_json(args.json, result)
-    png = plot_regret(result, args.png or args.json.with_suffix(".png"))
+    png = plot_regret(result, png)
     s = result["summary"]
     print(
         f"{args.optimizer} on {args.runs} ({len(y)} runs; top {result['top_runs']} = "
@@ -327,6 +331,17 @@ def _earlier_runs(
             f"{list(domains)}; map them with {flag}-domains"
         )
     return earlier, earlier.weights(domains)
+
+
+def _seed(text: str) -> int:
+    """``--seed``: a whole number >= 0 (numpy's seeds are)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {value}")
+    return value
 
 
 def _sizes(text: str) -> list[int]:

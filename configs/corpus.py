@@ -26,7 +26,10 @@ NAME = re.compile(r"[a-z0-9_]+")
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """A config section: unknown keys are errors, values never change after loading, and a
+    number is finite (YAML's .inf and .nan are typos here, never settings)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class CorpusConfig(Strict):

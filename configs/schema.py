@@ -68,6 +68,8 @@ class TargetConfig(_Strict):
             raise ValueError("kind 'domain' needs `domain`")
         if self.kind == "weighted" and not self.weights:
             raise ValueError("kind 'weighted' needs `weights`")
+        if self.kind != "weighted" and self.weights:
+            raise ValueError(f"`weights` is used with kind 'weighted' only, not {self.kind!r}")
         if any(w < 0 for w in self.weights.values()):
             raise ValueError(f"weights must be >= 0, got {self.weights}")
         if self.kind == "average" and self.holdout:
@@ -360,6 +362,8 @@ def _apply_override(data: dict[str, Any], item: str) -> None:
         raise ConfigError(f"--set expects section.key=value, got {item!r}")
     key, raw = item.split("=", 1)
     parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {item!r}: the key has an empty part (expected section.key)")
     node = data
     for p in parts[:-1]:
         child = node.setdefault(p, {})
@@ -398,6 +402,8 @@ def parse_config(data: dict[str, Any], *, origin: str = "<dict>") -> ExperimentC
 def load_config(path: str | Path, *, overrides: list[str] | None = None) -> ExperimentConfig:
     """Load a YAML config, apply ``section.key=value`` overrides, validate everything at once."""
     path = Path(path)
+    if path.is_dir():
+        raise ConfigError(f"config file {path} is a folder; name a YAML file")
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:

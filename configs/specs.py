@@ -17,7 +17,7 @@ from configs.schema import ExperimentConfig
 from mixtures.constraints import Bounds
 from mixtures.errors import ConfigError, DataError
 from mixtures.mixture import Mixture
-from proxies.merge_spec import MergeSpec
+from proxies.merge_spec import MergeSpec, experts_fingerprint
 from proxies.planning import natural_mixture, sample_proxy_mixtures, split_domains
 from proxies.records import target_fn
 from proxies.runs import RunSpec
@@ -46,14 +46,25 @@ def make_plan(config: ExperimentConfig, corpus: TokenCorpus) -> Plan:
     tokens = corpus.tokens(SOURCE)
     estimated = corpus.estimated()
     budget = config.sweep.production_tokens or config.target_run.train.train_tokens
-    bounds = Bounds.build(
-        train,
-        min_weight=config.sweep.min_weight,
-        max_weight=config.sweep.max_weight,
-        tokens_available=tokens,
-        token_budget=budget,
-        max_epochs=config.sweep.max_epochs,
-    )
+    try:
+        bounds = Bounds.build(
+            train,
+            min_weight=config.sweep.min_weight,
+            max_weight=config.sweep.max_weight,
+            tokens_available=tokens,
+            token_budget=budget,
+            max_epochs=config.sweep.max_epochs,
+        )
+    except ConfigError as err:
+        if config.sweep.max_epochs is None:
+            raise
+        # the config's bounds alone were checked before the corpus was built: the repetition
+        # cap is what the token counts add
+        raise ConfigError(
+            f"{err}; sweep.max_epochs {config.sweep.max_epochs:g} caps each domain at its "
+            f"tokens x max_epochs / {budget} production tokens (sweep.production_tokens, else "
+            "target_run.train.train_tokens): raise max_epochs or lower that budget"
+        ) from None
     return Plan(
         tokens_dir=str(corpus.path),
         corpus_fingerprint=corpus.fingerprint,
@@ -142,7 +153,7 @@ def merge_spec(config: ExperimentConfig, plan: Plan, corpus: TokenCorpus) -> Mer
         raise ConfigError("search.merge is not set: there are no experts to train")
     trunk = plan.baselines["uniform"] if merge.trunk_mixture == "uniform" else _natural(plan)
     return MergeSpec(
-        corpus=corpus.fingerprint,
+        corpus=experts_fingerprint(corpus, plan.train_domains),
         domains=tuple(plan.train_domains),
         trunk_weights=tuple(float(trunk[d]) for d in plan.train_domains),
         trunk_fraction=merge.trunk_fraction,

@@ -175,9 +175,9 @@ def omit_defaults(train: dict[str, Any]) -> dict[str, Any]:
 
 class TrainConfig(BaseModel):
     """How one model is trained and evaluated. Every field is part of a run's content hash,
-    ``model`` by its resolved shape (``proxies.runs.RunSpec.run_id``)."""
+    ``model`` by its resolved shape (``proxies.runs.RunSpec.run_id``). Numbers are finite."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     model: ModelSpec = Field(
         "micro",

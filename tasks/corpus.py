@@ -14,6 +14,7 @@ from mixtures.errors import ConfigError
 from proxies.prepare import PrepOptions, TokenizerSpec, prepare_tokens
 from proxies.sources import DEFAULT_DOMAINS, SMOKE_DOMAINS, build_sources
 from proxies.token_files import TokenSourceSpec, build_token_files
+from runtime.placement import retry_unless_deterministic
 
 MB = 1_000_000
 
@@ -36,7 +37,13 @@ def source_folders(c: CorpusConfig) -> dict[str, str] | None:
     return {d: str(c.folders[d]) for d in domains}
 
 
-@task(name="build-sources", retries=1, retry_delay_seconds=5, cache_policy=NO_CACHE)
+@task(
+    name="build-sources",
+    retries=1,
+    retry_delay_seconds=5,
+    retry_condition_fn=retry_unless_deterministic,  # a config or data error recurs: no retry
+    cache_policy=NO_CACHE,
+)
 def build_sources_task(c: CorpusConfig) -> dict[str, str]:
     """Extract the default sources; returns domain -> folder of the ones that could be had."""
     logger = get_run_logger()

@@ -163,3 +163,71 @@ def test_weights_summing_to_one_pass_unchanged(tmp_path):
     path = tmp_path / "chosen.json"
     path.write_text(json.dumps({"mixture": thirds}))
     assert _read_mixture(path) == thirds
+
+
+def test_debug_prints_the_traceback_above_the_error(tmp_path, capsys):
+    """--debug, before or after the subcommand, adds the traceback; the error line stays last."""
+    from cli.main import main
+
+    missing = str(tmp_path / "nope.yaml")
+    assert main(["optimize", "--config", missing]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    for argv in (
+        ["--debug", "optimize", "--config", missing],
+        ["optimize", "--config", missing, "--debug"],
+    ):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" in err and "ConfigError" in err
+        assert err.rstrip().endswith(f"mixopt: error: config file {missing} does not exist")
+
+
+def test_an_unexpected_exception_is_reported_as_a_bug_without_traceback(monkeypatch, capsys):
+    """An exception that is not mixopt's own is a bug: one line says so, exit code 1."""
+    from cli import status
+    from cli.main import main
+
+    def broken(exp_dir):
+        raise KeyError("result")
+
+    monkeypatch.setattr(status, "summarize_experiment", broken)
+    assert main(["status", "somewhere"]) == 1
+    err = capsys.readouterr().err
+    assert "mixopt: error: unexpected KeyError: 'result'" in err
+    assert "a bug in mixopt: rerun with --debug" in err and "Traceback" not in err
+    assert main(["--debug", "status", "somewhere"]) == 1
+    assert "Traceback" in capsys.readouterr().err
+
+
+def test_prefect_records_repeating_an_input_error_stay_off_the_console():
+    """The console filter drops exactly the records that repeat a mixopt error."""
+    import logging
+
+    from cli.errors import _RepeatsOfInputErrors
+    from mixtures.errors import DataError
+
+    def record(name, level, msg, args=(), exc=None):
+        exc_info = (type(exc), exc, None) if exc is not None else None
+        return logging.LogRecord(name, level, "engine.py", 1, msg, args, exc_info)
+
+    quiet = _RepeatsOfInputErrors()
+    err = DataError("folder d has no supported files")
+    task = "prefect.task_runs"
+    assert not quiet.filter(
+        record(task, logging.ERROR, "Task run failed with exception: %r", (err,), err)
+    )
+    # the state line that repeats it, at any level, from the task or the flow
+    failed = "Finished in state Failed('Task run encountered an exception DataError: folder d')"
+    assert not quiet.filter(record(task, logging.ERROR, failed))
+    assert not quiet.filter(
+        record("prefect.flow_runs", logging.INFO, failed.replace("Task", "Flow"))
+    )
+    # everything else passes: progress, other errors and their tracebacks
+    assert quiet.filter(record(task, logging.INFO, "training a 512-id BPE"))
+    bug = ValueError("a bug")
+    assert quiet.filter(
+        record(task, logging.ERROR, "Task run failed with exception: %r", (bug,), bug)
+    )
+    assert quiet.filter(
+        record(task, logging.ERROR, "Finished in state Failed('ValueError: a bug')")
+    )
