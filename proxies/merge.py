@@ -37,7 +37,7 @@ from mixtures.io import atomic_path
 from mixtures.runtable import RunTable
 from proxies.batches import MixtureBatcher
 from proxies.config import TrainConfig
-from proxies.merge_spec import MergeSpec, digest
+from proxies.merge_spec import MergeSpec, digest, experts_fingerprint
 from proxies.model import count_parameters, initial_model
 from proxies.pack import (
     PackedLlama,
@@ -88,7 +88,7 @@ class _Trainer:
     """The trunk and the branches of one ``MergeSpec`` on one device."""
 
     def __init__(self, corpus: TokenCorpus, spec: MergeSpec, device: str | None) -> None:
-        if spec.corpus != corpus.fingerprint:
+        if spec.corpus not in (experts_fingerprint(corpus, spec.domains), corpus.fingerprint):
             raise DataError(
                 f"the experts were specified for corpus {spec.corpus}, "
                 f"but the loaded corpus is {corpus.fingerprint}"
@@ -165,7 +165,7 @@ def train_experts(
     if not 0 <= trunk_fraction < 1:
         raise DataError(f"trunk_fraction must be in [0, 1), got {trunk_fraction}")
     spec = MergeSpec(
-        corpus=corpus.fingerprint,
+        corpus=experts_fingerprint(corpus, train_domains),
         domains=tuple(train_domains),
         trunk_weights=tuple(np.asarray(trunk_weights, dtype=float).tolist()),
         trunk_fraction=trunk_fraction,

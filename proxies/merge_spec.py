@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -12,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from mixtures.errors import DataError
 from proxies.config import TrainConfig, hashed_train
 from proxies.runs import WEIGHT_DECIMALS
+from proxies.tokens import TokenCorpus
 
 
 class MergeSpec(BaseModel):
@@ -66,6 +68,12 @@ class MergeSpec(BaseModel):
         """Training steps of the trunk and every expert over one proxy run's steps."""
         total = self.train.steps
         return (self.trunk_steps + len(self.domains) * (total - self.trunk_steps)) / total
+
+
+def experts_fingerprint(corpus: TokenCorpus, domains: Sequence[str]) -> str:
+    """The corpus fingerprint the experts' ids hash: that of what they read, the train splits
+    of ``domains`` (``TokenCorpus.fingerprint_for``)."""
+    return corpus.fingerprint_for(domains, [])
 
 
 def digest(data: dict[str, Any]) -> str:

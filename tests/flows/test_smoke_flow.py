@@ -206,9 +206,7 @@ def test_search_method_merge_chooses_from_merged_experts_and_resumes(
 
 
 @pytest.mark.slow
-def test_bo_with_a_merged_prior_proposes_from_the_merged_estimates(
-    harness, tmp_path, tiny_domains
-):
+def test_bo_with_a_merged_prior_proposes_from_the_merged_estimates(harness, tmp_path, tiny_domains):
     from flows.optimize import optimize_mixture
 
     config = _config(

@@ -12,6 +12,7 @@ from proxies.config import TrainConfig
 from proxies.merge import (
     MergeSpec,
     MergeStore,
+    experts_fingerprint,
     load_experts,
     merge_members,
     merged_losses,
@@ -100,7 +101,7 @@ def test_experts_branch_from_one_trunk_and_merge_into_losses(tiny_corpus):
 
 def _spec(corpus, domains, fraction=0.5):
     return MergeSpec(
-        corpus=corpus.fingerprint,
+        corpus=experts_fingerprint(corpus, domains),
         domains=tuple(domains),
         trunk_weights=tuple([1 / len(domains)] * len(domains)),
         trunk_fraction=fraction,
