@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -297,6 +299,7 @@ def train_model(
     log: Callable[[str], None] | None = None,
     log_every: int = 50,
     device: str | None = None,
+    save_to: str | Path | None = None,
 ) -> TrainResult:
     """Train a fresh model on ``weights`` over ``train_domains``; evaluate on ``eval_domains``
     and, with ``evaluator``, call it on the trained model (``proxies.evaluators``).
@@ -307,7 +310,8 @@ def train_model(
     evaluator that fails or returns no finite number ends it as ``failed``, with the validation
     losses kept and the error naming the evaluator. Other exceptions propagate: the caller
     records them as failed. ``device``: train there instead of on ``cfg.device`` (a task's
-    placement; the run id does not change).
+    placement; the run id does not change). ``save_to``: a folder the trained model of an ok
+    run is saved to (``save_model``), e.g. a base for ``train.init_from``.
     """
     torch_device = resolve_device(device if device is not None else cfg.device)
     init_seed, data_seed = run_seeds(seed)
@@ -369,5 +373,19 @@ def train_model(
             model=lambda: llama,
             device=torch_device,
         )
+    if save_to is not None and result.status == "ok":
+        save_model(llama, corpus, save_to)
     result.wall_seconds = time.perf_counter() - start
     return result
+
+
+def save_model(model: PreTrainedModel, corpus: TokenCorpus, folder: str | Path) -> Path:
+    """``model`` as a ``save_pretrained`` folder that ``train.init_from`` accepts, with the
+    corpus's ``tokenizer.json`` beside it (when the corpus has one), so that a run from it is
+    checked against the tokenizer it was trained with."""
+    path = Path(folder)
+    model.save_pretrained(path)
+    tokenizer = Path(corpus.path) / "tokenizer.json"
+    if tokenizer.is_file():
+        shutil.copyfile(tokenizer, path / "tokenizer.json")
+    return path

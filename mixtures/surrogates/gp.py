@@ -33,6 +33,7 @@ from typing import Literal, get_args
 
 import numpy as np
 import torch
+from botorch.exceptions.errors import ModelFittingError
 from botorch.exceptions.warnings import InputDataWarning
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
@@ -145,7 +146,25 @@ class GPSurrogate(Surrogate):
                 self._load_kernel(model)
             else:
                 mll = ExactMarginalLogLikelihood(model.likelihood, model)
-                fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.max_iter}})
+                self.fit_failed_ = False
+                try:
+                    fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": self.max_iter}})
+                except ModelFittingError:
+                    # Every restart of the hyperparameter fit failed (an ill-conditioned kernel
+                    # matrix, e.g. a low-fidelity feature that nearly interpolates the runs):
+                    # the GP keeps its prior's hyperparameters, still a valid posterior.
+                    self.fit_failed_ = True
+                    warnings.warn(
+                        "GP hyperparameter fit failed; using the prior's hyperparameters",
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+                    model = SingleTaskGP(
+                        train_x,
+                        train_y,
+                        covar_module=self.covar(F.shape[1]),
+                        outcome_transform=Standardize(m=1),
+                    )
         model.eval()
         self.model_ = model
 

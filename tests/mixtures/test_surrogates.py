@@ -222,3 +222,26 @@ def test_fresh_copies_keep_the_settings_and_run_the_checks(data) -> None:
     assert not hasattr(fresh(fitted), "n_features_in_")
     with pytest.raises(ConfigError, match="needs features 'x\\+sqrt'"):
         fresh(model, features="sqrt")
+
+
+def test_a_gp_whose_hyperparameter_fit_fails_keeps_its_prior_and_predicts(monkeypatch):
+    import botorch.exceptions.errors
+
+    import mixtures.surrogates.gp as gp_module
+
+    def fail(*args, **kwargs):
+        raise botorch.exceptions.errors.ModelFittingError(
+            "All attempts to fit the model have failed."
+        )
+
+    rng = np.random.default_rng(0)
+    X = rng.dirichlet(np.ones(3), size=12)
+    y = X @ np.array([1.0, 2.0, 3.0])
+    monkeypatch.setattr(gp_module, "fit_gpytorch_mll", fail)
+    with pytest.warns(RuntimeWarning, match="GP hyperparameter fit failed"):
+        model = make_surrogate("gp").fit(X, y)
+    assert model.fit_failed_
+    mean, std = model.predict(X, return_std=True)
+    assert np.isfinite(mean).all() and np.isfinite(std).all()
+    # the prior's hyperparameters still follow the data: the ranking of the runs is kept
+    assert spearmanr(mean, y)[0] > 0.8

@@ -3,6 +3,7 @@ that follow the weights' content, and named errors for a folder that does not fi
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 
@@ -125,3 +126,22 @@ def test_the_experiment_checks_every_init_from_before_training(tiny_corpus, tmp_
     )
     with pytest.raises(DataError, match=r"^target_run\.train\.init_from .* another shape"):
         check_init_models(small, tiny_corpus)
+
+
+def test_a_saved_run_is_a_base_that_passes_the_checks(tiny_corpus, tmp_path):
+    domains = list(tiny_corpus.domains)
+    weights = np.full(len(domains), 1 / len(domains))
+    kwargs = {"train_domains": domains, "weights": weights, "eval_domains": domains, "seed": 0}
+    trained = train_model(tiny_corpus, **kwargs, cfg=CFG, save_to=tmp_path / "base")
+    assert (tmp_path / "base" / "tokenizer.json").read_bytes() == (
+        tiny_corpus.path / "tokenizer.json"
+    ).read_bytes()
+    sha = hashlib.sha256((tiny_corpus.path / "tokenizer.json").read_bytes()).hexdigest()
+    check_init_folder(
+        tmp_path / "base", shape=CFG.shape, vocab_size=tiny_corpus.vocab_size, tokenizer_sha256=sha
+    )
+    # a run from it starts where the saved run ended
+    still = CFG.model_copy(update={"init_from": str(tmp_path / "base"), "lr": 1e-12})
+    resumed = train_model(tiny_corpus, **kwargs, cfg=still)
+    for d in domains:
+        assert resumed.val_loss[d] == pytest.approx(trained.val_loss[d], abs=1e-4)
