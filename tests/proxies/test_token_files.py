@@ -503,7 +503,11 @@ def test_a_bad_token_file_through_the_cli_is_named_with_exit_2(tmp_path):
     ids[100] = VOCAB + 1
     write_bin(tmp_path / "data" / "bad.bin", ids)
     path = tmp_path / "data" / "bad.bin"
-    domains = f"{{alpha: {{train: ['{path}']}}, gamma: {{train: ['{path}']}}}}"
+    # two training domains and the held-out gamma: the corpus is valid but for the bad id
+    domains = (
+        f"{{alpha: {{train: ['{path}']}}, beta: {{train: ['{path}']}}, "
+        f"gamma: {{train: ['{path}']}}}}"
+    )
     out = _mixopt(tmp_path, "prepare-corpus", _token_sets(tmp_path, domains))
     assert out.returncode == 2, out.stderr[-3000:]
     # the last line is mixopt's message (Prefect's log of the failed task comes before it)
