@@ -107,3 +107,17 @@ def test_cli_refuses_before_any_server_and_force_moves_results(tmp_path, monkeyp
     err = capsys.readouterr().err
     assert "moved to" in err and "server reached" in err  # moved aside, then the work starts
     assert [p.name for p in exp.previous.iterdir()] and not exp.config.exists()
+
+
+def test_runs_from_python_or_a_deployment_are_checked_too(tmp_path):
+    from tasks.experiment import plan_experiment_task, setup_experiment_task
+
+    exp = ExperimentDir(tmp_path / "exp")
+    setup_experiment_task.fn(_config(), exp)
+    other = _config("sweep.n_runs=12")
+    # the main flow's first task, and target_run's (which plans without setting up)
+    with pytest.raises(ConfigError, match=r"holds results of another config \(sweep.n_runs"):
+        setup_experiment_task.fn(other, exp)
+    with pytest.raises(ConfigError, match="sweep.n_runs"):
+        plan_experiment_task.fn(other, str(tmp_path / "no-corpus"), exp)
+    assert "n_runs: 12" not in exp.config.read_text()  # nothing of the other config written
