@@ -104,6 +104,30 @@ def test_merge_proxy_figures(fast):
     assert [r["cost_runs"] for r in rows] == [pytest.approx(4.0), pytest.approx(2.5)]
 
 
+def test_merge_pool_figures(fast):
+    rows = load(fast, "merge_pool")["rows"]
+    merged, fitted, *replays = rows
+    assert merged["what"] == "merged, trunk 0.50" and merged["cost_runs"] == pytest.approx(2.5)
+    assert fitted["cost_runs"] == 2 and set(fitted["by_surrogate"]) == {"ridge"}
+    for r in (merged, fitted):
+        assert set(r["spearman"]) == set(merged["spearman"])
+        assert all(-1 <= v <= 1 for v in r["spearman"].values())
+    assert [r["merge_cost_runs"] for r in replays] == [0.0, pytest.approx(2.5)]
+    for r in replays:
+        assert r["pool"] == 4 and 1 <= r["runs_to_top_median"] <= 5  # budget 4, a miss is 5
+        assert r["total_runs"] == pytest.approx(r["runs_to_top_median"] + r["merge_cost_runs"])
+
+
+def test_merge_finetune_figures(fast):
+    merged, fitted, *replays = load(fast, "merge_finetune")["rows"]
+    # 4 experts branched from the base, no trunk: 4 runs of continued training
+    assert merged["what"] == "merged, trunk 0.00" and merged["cost_runs"] == pytest.approx(4.0)
+    assert all(-1 <= v <= 1 for v in merged["spearman"].values())
+    assert fitted["cost_runs"] == 2
+    assert [r["pool"] for r in replays] == [6, 6]
+    assert replays[1]["total_runs"] == pytest.approx(replays[1]["runs_to_top_median"] + 4.0)
+
+
 def test_surrogate_fit_figures(fast):
     rows = load(fast, "surrogate_fit")["rows"]
     assert {(r["surrogate"], r["size"]) for r in rows} == {
