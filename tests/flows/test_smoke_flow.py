@@ -10,7 +10,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from configs.schema import load_config
-from mixtures.errors import DataError
+from mixtures.errors import ConfigError
 from mixtures.mixture import Mixture
 from mixtures.runtable import RunTable
 
@@ -150,10 +150,11 @@ def test_bo_proxy_rounds_train_the_larger_proxy_with_the_sweep_as_prior(
     again = optimize_mixture(config, str(exp))
     assert again["chosen"] == summary["chosen"]
     assert stamps == {p.name: p.stat().st_mtime_ns for p in (exp / "proxy_runs").glob("*.json")}
-    # the same folder without bo_proxy: the saved rounds were proposed for the other scale
+    # the same folder without bo_proxy: another config's results, refused by the flow's first
+    # task (a run from Python or a deployment is bound to the folder like one from the CLI)
     search = config.search.model_copy(update={"bo_proxy": None})
     plain = config.model_copy(update={"search": search})
-    with pytest.raises(DataError, match=r"bo_round_00.json holds proposals for rounds trained"):
+    with pytest.raises(ConfigError, match=r"holds results of another config \(search.bo_proxy"):
         optimize_mixture(plain, str(exp))
 
 
