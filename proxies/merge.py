@@ -32,12 +32,12 @@ import torch
 from torch import nn
 
 from mixtures.errors import DataError
-from mixtures.evaluation import score
 from mixtures.io import atomic_path
 from mixtures.runtable import RunTable
 from proxies.batches import MixtureBatcher
 from proxies.config import TrainConfig
-from proxies.merge_spec import MergeSpec, digest, experts_fingerprint
+from proxies.merge_estimates import MERGED, TRUNK_FRACTION, agreement, merged_run_id, merged_table
+from proxies.merge_spec import MergeSpec, experts_fingerprint
 from proxies.model import count_parameters, initial_model
 from proxies.pack import (
     PackedLlama,
@@ -46,15 +46,9 @@ from proxies.pack import (
     make_pack_adamw,
     pack_train_step,
 )
-from proxies.records import METRIC_PREFIX
-from proxies.runs import WEIGHT_DECIMALS, RunStore
+from proxies.runs import RunStore
 from proxies.tokens import TokenCorpus
 from proxies.train import lr_factor, resolve_device, run_seeds, uses_bf16
-
-#: Fidelity columns of a merged-estimate run table beside the trained runs' (model_params,
-#: tokens): ``merged`` is 1 for every row, ``trunk_fraction`` the experts' shared share.
-MERGED = "merged"
-TRUNK_FRACTION = "trunk_fraction"
 
 
 def merge_members(pack: PackedLlama, weights: np.ndarray) -> PackedLlama:
@@ -356,47 +350,6 @@ def merged_losses(
     return out
 
 
-def merged_table(
-    spec: MergeSpec,
-    mixtures: np.ndarray,
-    losses: Sequence[dict[str, float]],
-    *,
-    target: Callable[[dict[str, Any]], float],
-    params: int,
-) -> RunTable:
-    """The merged estimates as a run table: one row per mixture (rows over ``spec.domains``),
-    ``target`` and ``val_loss/<domain>`` metrics, fidelity as the trained runs' (model_params,
-    tokens) plus ``merged`` = 1 and the ``trunk_fraction``. A row's id hashes the experts and
-    the mixture."""
-    w = np.asarray(mixtures, dtype=float)
-    if w.ndim != 2 or w.shape[1] != len(spec.domains):
-        raise DataError(
-            f"merged mixtures must be over the experts' {len(spec.domains)} domains "
-            f"{list(spec.domains)}, got shape {w.shape}"
-        )
-    if len(losses) != len(w):
-        raise DataError(f"{len(losses)} merged losses for {len(w)} mixtures")
-    ids = [merged_run_id(spec, row) for row in w]
-    domains = sorted(losses[0])
-    metrics = {"target": np.array([target({"val_loss": v}) for v in losses])}
-    for d in domains:
-        metrics[METRIC_PREFIX + d] = np.array([v[d] for v in losses])
-    n = len(w)
-    fidelity = {
-        "model_params": np.full(n, float(params)),
-        "tokens": np.full(n, float(spec.train.train_tokens)),
-        MERGED: np.ones(n),
-        TRUNK_FRACTION: np.full(n, spec.trunk_fraction),
-    }
-    return RunTable.from_arrays(ids, list(spec.domains), w, metrics, fidelity=fidelity)
-
-
-def merged_run_id(spec: MergeSpec, weights: np.ndarray) -> str:
-    """The id of the merged estimate of one mixture (a row over ``spec.domains``)."""
-    rounded = np.round(np.asarray(weights, dtype=float), WEIGHT_DECIMALS).tolist()
-    return digest({"merge": spec.merge_id, "weights": rounded})
-
-
 def estimate_mixtures(
     corpus: TokenCorpus,
     spec: MergeSpec,
@@ -415,22 +368,20 @@ def estimate_mixtures(
     return merged_table(spec, mixtures, losses, target=target, params=params)
 
 
-def agreement(
-    spec: MergeSpec, merged: RunTable, trained: RunTable, *, metric: str = "target"
-) -> dict[str, Any]:
-    """How the merged estimates rank the trained runs: ``score`` (Spearman, Pearson, MAE) of
-    ``merged``'s ``metric`` at each trained run's mixture against the run's own, over the
-    trained runs whose mixture was estimated (``runs``)."""
-    rows = trained.weights(spec.domains)
-    by_id = dict(zip(merged.run_ids, merged.target(metric), strict=True))
-    pairs = [
-        (y, by_id[key])
-        for key, y in zip(
-            (merged_run_id(spec, r) for r in rows), trained.target(metric), strict=True
-        )
-        if key in by_id
-    ]
-    if len(pairs) < 2:
-        return {"runs": len(pairs), "spearman": None, "pearson": None, "mae": None}
-    truth, estimate = (np.array(v) for v in zip(*pairs, strict=True))
-    return {"runs": len(pairs), **score(truth, estimate)}
+__all__ = [
+    "MERGED",
+    "TRUNK_FRACTION",
+    "Experts",
+    "MergeSpec",
+    "MergeStore",
+    "agreement",
+    "estimate_mixtures",
+    "experts_fingerprint",
+    "load_experts",
+    "merge_members",
+    "merged_losses",
+    "merged_run_id",
+    "merged_table",
+    "train_branches",
+    "train_experts",
+]
