@@ -75,9 +75,8 @@ def merged_estimates_task(
         rows += list(sweep.weights(plan.train_domains))
     unique = {merged_run_id(spec, r): r for r in rows}
     path = exp.table(MERGED_STEM)
-    if path.is_file() and set(RunTable.read(path).run_ids) == set(unique):
-        table = RunTable.read(path)
-    else:
+    table = RunTable.read(path) if path.is_file() else None
+    if table is None or set(table.run_ids) != set(unique):
         with task_placement(None, train_device=spec.train.device) as placement:
             table = estimate_mixtures(
                 corpus,
